@@ -1,0 +1,167 @@
+# recd — the one entry point. `make help` lists the targets.
+#
+# Out-of-tree objects under $(B)/, programs under $(BIN)/. Dependencies are
+# tracked with -MMD -MP. `make V=1` shows full commands.
+
+B       ?= build
+BIN     ?= bin
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CONF    ?= conf/recd.json
+PYTHON  ?= /usr/bin/python3
+FUZZ_SECONDS ?= 60
+
+CC      ?= cc
+PKGS    := libevent libevent_pthreads libevent_openssl jansson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -pthread -fno-strict-aliasing $(WARN) \
+           -Iinclude $(PKG_CFLAGS) -MMD -MP $(SANFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm -pthread $(SANFLAGS) $(LDLIBS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+LIB      := $(B)/librecd.a
+
+PROGS      := recd
+PROG_BINS  := $(PROGS:%=$(BIN)/%)
+
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd \
+        asan fuzz fuzz-smoke bench format install uninstall clean help check-config
+
+all: $(PROG_BINS)
+
+help:
+	@echo "make            build bin/recd"
+	@echo "make run        install missing packages, build, run recd with $(CONF)"
+	@echo "make test       install missing packages, run unit, integration, systemd tests"
+	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
+	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
+	@echo "make bench      wrk against recd /healthz and nginx, side by side"
+	@echo "make format     clang-format the C sources"
+	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "make clean      remove build/ and bin/"
+
+# ---- packages ---------------------------------------------------------------
+deps:
+	$(Q)scripts/deps.sh build
+deps-test:
+	$(Q)scripts/deps.sh test
+deps-bench:
+	$(Q)scripts/deps.sh bench
+
+# ---- build ------------------------------------------------------------------
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# Build metadata: $(B)/gen/buildinfo.h is rewritten only when the commit
+# changes, so an unchanged tree does not rebuild.
+$(B)/gen/buildinfo.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define RECD_BUILD_GIT "%s"\n' "$(GIT_REV)" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+$(B)/obj/src/core/buildinfo.o: $(B)/gen/buildinfo.h
+$(B)/obj/src/core/buildinfo.o: CFLAGS_ALL += -I$(B)/gen
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(B)/obj/daemon/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+# ---- run --------------------------------------------------------------------
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	./$(BIN)/recd -c $(CONF)
+
+check-config: all
+	./$(BIN)/recd -c $(CONF) --check-config
+
+# ---- tests ------------------------------------------------------------------
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory test-unit test-integration test-systemd
+
+test-unit: $(UNIT_BINS)
+	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+
+test-integration: $(PROG_BINS)
+	$(Q)RECD_BIN=$(abspath $(BIN)/recd) $(PYTHON) -m pytest -q -ra tests/integration
+
+test-systemd:
+	$(Q)scripts/verify-systemd.sh
+
+# ASan + UBSan: separate tree so normal objects are untouched.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan: deps-test
+	$(Q)$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin OPT=-O1 \
+	    SANFLAGS="$(ASAN_FLAGS)" all build/asan/tests/$(notdir $(firstword $(UNIT_BINS))) \
+	    $(UNIT_BINS:$(B)/%=build/asan/%)
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    scripts/run-unit.sh $(UNIT_BINS:$(B)/%=build/asan/%)
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    RECD_BIN=$(abspath build/asan/bin/recd) RECD_SANITIZED=1 \
+	    $(PYTHON) -m pytest -q -ra tests/integration
+
+# ---- fuzzing (clang + libFuzzer) ----------------------------------------------
+fuzz: deps-test
+	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS)
+fuzz-smoke: deps-test
+	$(Q)scripts/fuzz.sh 10
+
+# ---- benchmark ----------------------------------------------------------------
+bench: deps-bench all
+	$(Q)loadtest/bench_healthz.sh $(abspath $(BIN)/recd)
+
+# ---- housekeeping ---------------------------------------------------------------
+format:
+	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/recd \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/recd/models
+	install -m 0755 $(BIN)/recd $(DESTDIR)$(PREFIX)/bin/recd
+	sed -e 's|"data_dir": *"[^"]*"|"data_dir": "/var/lib/recd"|' \
+	    -e 's|"models_dir": *"[^"]*"|"models_dir": "$(PREFIX)/share/recd/models"|' \
+	    -e 's|"listen": *"127.0.0.1:8080"|"listen": "0.0.0.0:8080"|' \
+	    conf/recd.json > $(DESTDIR)$(PREFIX)/etc/recd/recd.json
+	chmod 0644 $(DESTDIR)$(PREFIX)/etc/recd/recd.json
+	sed -e 's|@PREFIX@|$(PREFIX)|g' systemd/recd.service > \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/recd $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
+	@echo "left $(DESTDIR)$(PREFIX)/etc/recd in place (configuration)"
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

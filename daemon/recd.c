@@ -1,0 +1,473 @@
+/* recd: the recommendation serving daemon. Command line, configuration,
+ * signals, systemd notification and the main loop. */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "recd/api.h"
+#include "recd/conf.h"
+#include "recd/core.h"
+#include "recd/http.h"
+#include "recd/stats.h"
+
+typedef struct daemon_state {
+    const char *conf_file;       /* NULL = defaults only */
+    const char **sets;           /* --set overrides, re-applied on reload */
+    size_t nsets;
+    struct event_base *base;
+    recd_http_server_t *srv;
+    struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
+    struct event *watchdog_ev;
+    struct event *drain_ev;
+    uint64_t drain_started_us;
+    int stopping;
+    _Atomic uint64_t reloads, reload_failures;
+} daemon_state_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: recd [-c FILE] [--set key=value ...] [--check-config]\n"
+            "            [--version] [--help] [--help-config]\n"
+            "\n"
+            "  -c, --config FILE   JSON configuration (default: built-in defaults)\n"
+            "  --set key=value     override one configuration key (repeatable)\n"
+            "  --check-config      validate the configuration, print errors, exit 0 or 1\n"
+            "  --version           print the version and exit\n"
+            "  --help              print this help and exit\n"
+            "  --help-config       print every configuration key as a Markdown table\n");
+}
+
+static void help_config(void)
+{
+    size_t n;
+    const recd_conf_key_t *k = recd_conf_keys(&n);
+    printf("| key | type | default | range | reload | meaning |\n|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++) {
+        const char *type = k[i].type == RECD_CONF_T_INT    ? "int"
+                           : k[i].type == RECD_CONF_T_BOOL ? "bool"
+                           : k[i].type == RECD_CONF_T_ENUM ? "enum"
+                           : k[i].type == RECD_CONF_T_LISTEN ? "address"
+                           : k[i].type == RECD_CONF_T_PATH   ? "path"
+                                                             : "string";
+        char def[96], range[64] = "";
+        if (k[i].type == RECD_CONF_T_INT) {
+            snprintf(def, sizeof def, "%lld", (long long)k[i].def_int);
+            snprintf(range, sizeof range, "%lld..%lld", (long long)k[i].min, (long long)k[i].max);
+        } else if (k[i].type == RECD_CONF_T_BOOL) {
+            snprintf(def, sizeof def, "%s", k[i].def_int ? "true" : "false");
+        } else {
+            snprintf(def, sizeof def, "\"%s\"", k[i].def_str);
+        }
+        printf("| `%s` | %s | `%s` | %s | %s | %s |\n", k[i].path, type, def, range,
+               k[i].reloadable ? "yes" : "no", k[i].doc);
+    }
+}
+
+/* Read the admin token: admin.token, or the first line of admin.token_file. */
+static int load_token(const recd_conf_t *c, char *out, size_t cap, recd_err_t *err)
+{
+    out[0] = '\0';
+    if (*c->admin_token) {
+        snprintf(out, cap, "%s", c->admin_token);
+        return 0;
+    }
+    if (!*c->admin_token_file)
+        return 0;
+    FILE *f = fopen(c->admin_token_file, "re");
+    if (!f)
+        return recd_err_set(err, RECD_EIO, "admin.token_file: cannot open '%s': %s",
+                            c->admin_token_file, strerror(errno));
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (!*out)
+        return recd_err_set(err, RECD_EINVAL, "admin.token_file: '%s' is empty",
+                            c->admin_token_file);
+    return 0;
+}
+
+static void print_errors(const recd_conf_errors_t *e, const char *prefix)
+{
+    for (size_t i = 0; i < e->n; i++)
+        fprintf(stderr, "recd: %s%s\n", prefix, e->lines[i]);
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+/* Apply side effects of a new snapshot and publish it. Nothing changes
+ * when any step fails. */
+static int install_conf(daemon_state_t *d, recd_conf_t *next, recd_err_t *err)
+{
+    char token[512];
+    if (load_token(next, token, sizeof token, err) < 0)
+        return -1;
+    const recd_conf_t *cur = recd_conf_current();
+    if (strcmp(cur->log_file, next->log_file) != 0 && recd_log_open(next->log_file, err) < 0)
+        return -1;
+    recd_log_set_level((recd_log_level_t)recd_log_level_parse(next->log_level));
+    if (d->srv)
+        recd_http_server_set_admin_token(d->srv, token);
+    recd_conf_publish(next);
+    return 0;
+}
+
+static int do_reload(void *arg, recd_err_t *err)
+{
+    daemon_state_t *d = arg;
+    recd_sd_notify("RELOADING=1\nSTATUS=reloading configuration");
+    recd_conf_errors_t errs = {0};
+    recd_conf_t *next = recd_conf_load(d->conf_file, d->sets, d->nsets, &errs);
+    int rc = 0;
+    if (!next) {
+        for (size_t i = 0; i < errs.n; i++)
+            recd_log_error("config reload failed: %s", errs.lines[i]);
+        recd_err_set(err, RECD_EINVAL, "%s", errs.n ? errs.lines[0] : "invalid configuration");
+        rc = -1;
+    } else {
+        recd_conf_errors_t ignored = {0};
+        recd_conf_t *merged = recd_conf_merge_reload(recd_conf_current(), next, &ignored);
+        recd_conf_free(next);
+        for (size_t i = 0; i < ignored.n; i++)
+            recd_log_warn("config reload: %s", ignored.lines[i]);
+        recd_conf_errors_free(&ignored);
+        if (!merged) {
+            rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+        } else if (install_conf(d, merged, err) < 0) {
+            recd_log_error("config reload failed: %s", err->msg);
+            recd_conf_free(merged);
+            rc = -1;
+        }
+    }
+    recd_conf_errors_free(&errs);
+    if (rc == 0) {
+        atomic_fetch_add(&d->reloads, 1);
+        recd_log_info("configuration reloaded from %s", d->conf_file ? d->conf_file : "defaults");
+    } else {
+        atomic_fetch_add(&d->reload_failures, 1);
+        recd_log_error("config reload failed; keeping the running configuration");
+    }
+    recd_sd_notify("READY=1\nSTATUS=serving");
+    return rc;
+}
+
+static int do_set_config(void *arg, const char *const *sets, size_t n, recd_err_t *err)
+{
+    daemon_state_t *d = arg;
+    recd_conf_t *next = recd_conf_dup(recd_conf_current());
+    if (!next)
+        return recd_err_set(err, RECD_ENOMEM, "out of memory");
+    recd_conf_errors_t errs = {0};
+    int nerr = 0;
+    for (size_t i = 0; i < n; i++)
+        nerr += recd_conf_apply_set(next, sets[i], &errs);
+    if (!nerr)
+        nerr += recd_conf_validate(next, &errs);
+    if (nerr) {
+        recd_err_set(err, RECD_EINVAL, "%s", errs.lines[0]);
+        recd_conf_errors_free(&errs);
+        recd_conf_free(next);
+        return -1;
+    }
+    recd_conf_errors_free(&errs);
+    if (install_conf(d, next, err) < 0) {
+        recd_conf_free(next);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        recd_log_info("config changed at run time: %s", sets[i]);
+    return 0;
+}
+
+/* ---- stats section --------------------------------------------------------------- */
+
+static json_t *conf_stats_json(void *arg)
+{
+    daemon_state_t *d = arg;
+    return json_pack("{s:I,s:I}", "reloads", (json_int_t)atomic_load(&d->reloads),
+                     "reload_failures", (json_int_t)atomic_load(&d->reload_failures));
+}
+
+static void conf_stats_prom(void *arg, char **buf, size_t *len, size_t *cap)
+{
+    daemon_state_t *d = arg;
+    recd_stats_bufprintf(buf, len, cap,
+                         "# HELP recd_config_reloads_total Configuration reloads by result.\n"
+                         "# TYPE recd_config_reloads_total counter\n"
+                         "recd_config_reloads_total{result=\"ok\"} %llu\n"
+                         "recd_config_reloads_total{result=\"error\"} %llu\n",
+                         (unsigned long long)atomic_load(&d->reloads),
+                         (unsigned long long)atomic_load(&d->reload_failures));
+}
+
+/* ---- signals and shutdown ------------------------------------------------------------ */
+
+static void drain_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_state_t *d = arg;
+    (void)fd;
+    (void)what;
+    uint64_t open = recd_http_server_open_conns(d->srv);
+    uint64_t waited_ms = (recd_time_mono_us() - d->drain_started_us) / 1000;
+    int64_t deadline = recd_conf_current()->shutdown_deadline_ms;
+    if (open == 0) {
+        recd_log_info("all connections closed after %llu ms", (unsigned long long)waited_ms);
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    if ((int64_t)waited_ms >= deadline) {
+        recd_log_warn("shutdown deadline (%lld ms) passed; closing %llu connection(s)",
+                      (long long)deadline, (unsigned long long)open);
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 20000};
+    evtimer_add(d->drain_ev, &tv);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    daemon_state_t *d = arg;
+    (void)what;
+    if (d->stopping) {
+        recd_log_warn("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    d->stopping = 1;
+    recd_api_set_ready(0);
+    recd_sd_notify("STOPPING=1\nSTATUS=draining connections");
+    recd_log_info("%s received: no longer accepting; draining in-flight requests",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+    recd_http_server_drain(d->srv);
+    d->drain_started_us = recd_time_mono_us();
+    drain_poll_cb(-1, 0, d);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    recd_err_t err;
+    recd_log_info("SIGHUP received: reloading configuration");
+    do_reload(arg, &err);
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    recd_err_t err;
+    const char *path = recd_conf_current()->log_file;
+    if (!*path)
+        return;
+    if (recd_log_open(path, &err) < 0)
+        recd_log_error("SIGUSR1: %s", err.msg);
+    else
+        recd_log_info("SIGUSR1: reopened log file %s", path);
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_state_t *d = arg;
+    (void)fd;
+    (void)what;
+    if (recd_http_server_workers_alive(d->srv))
+        recd_sd_notify("WATCHDOG=1");
+    else
+        recd_log_warn("watchdog: a worker loop did not answer; withholding WATCHDOG=1");
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {"help-config", no_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
+    static daemon_state_t d;
+    int check_only = 0;
+    d.sets = calloc((size_t)argc + 1, sizeof *d.sets);
+    if (!d.sets)
+        return 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            d.conf_file = optarg;
+            break;
+        case 's':
+            d.sets[d.nsets++] = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'V':
+            printf("recd %s (git %s, %s)\n", RECD_VERSION, recd_build_git(), recd_build_compiler());
+            free(d.sets);
+            return 0;
+        case 'h':
+            usage(stdout);
+            free(d.sets);
+            return 0;
+        case 'H':
+            help_config();
+            free(d.sets);
+            return 0;
+        default:
+            usage(stderr);
+            free(d.sets);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "recd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        free(d.sets);
+        return 2;
+    }
+
+    recd_conf_errors_t errs = {0};
+    recd_conf_t *cf = recd_conf_load(d.conf_file, d.sets, d.nsets, &errs);
+    if (!cf) {
+        print_errors(&errs, "config error: ");
+        recd_conf_errors_free(&errs);
+        free(d.sets);
+        return 1;
+    }
+    char token[512];
+    recd_err_t err;
+    if (load_token(cf, token, sizeof token, &err) < 0) {
+        fprintf(stderr, "recd: config error: %s\n", err.msg);
+        recd_conf_free(cf);
+        free(d.sets);
+        return 1;
+    }
+    if (check_only) {
+        if (*cf->tls_cert && access(cf->tls_cert, R_OK) != 0) {
+            fprintf(stderr, "recd: config error: tls.cert: cannot read '%s': %s\n", cf->tls_cert,
+                    strerror(errno));
+            recd_conf_free(cf);
+            free(d.sets);
+            return 1;
+        }
+        if (*cf->tls_key && access(cf->tls_key, R_OK) != 0) {
+            fprintf(stderr, "recd: config error: tls.key: cannot read '%s': %s\n", cf->tls_key,
+                    strerror(errno));
+            recd_conf_free(cf);
+            free(d.sets);
+            return 1;
+        }
+        printf("config ok: %s\n", d.conf_file ? d.conf_file : "(defaults)");
+        recd_conf_free(cf);
+        free(d.sets);
+        return 0;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    recd_log_set_level((recd_log_level_t)recd_log_level_parse(cf->log_level));
+    if (recd_log_open(cf->log_file, &err) < 0) {
+        fprintf(stderr, "recd: %s\n", err.msg);
+        recd_conf_free(cf);
+        free(d.sets);
+        return 1;
+    }
+    unsigned workers = (unsigned)cf->http_workers;
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned)n : 1;
+    }
+    recd_conf_publish(cf);
+    recd_log_info("recd %s (git %s) starting: %u worker(s), config %s", RECD_VERSION,
+                  recd_build_git(), workers, d.conf_file ? d.conf_file : "(defaults)");
+
+    int rc = 1;
+    if (evthread_use_pthreads() < 0 || recd_stats_init(workers + 1) < 0) {
+        recd_log_error("cannot initialise threads/stats");
+        goto out;
+    }
+    recd_stats_section_t sec = {"config", conf_stats_json, conf_stats_prom, &d};
+    recd_stats_add_section(&sec);
+    d.base = event_base_new();
+    if (!d.base) {
+        recd_log_error("event_base_new failed");
+        goto out;
+    }
+    recd_api_hooks_t hooks = {do_reload, do_set_config, &d};
+    size_t nroutes;
+    const recd_http_route_t *routes = recd_api_routes(&nroutes, &hooks);
+    recd_http_server_opts_t so = {routes, nroutes, workers};
+    d.srv = recd_http_server_new(&so, d.base, &err);
+    if (!d.srv) {
+        recd_log_error("cannot start: %s", err.msg);
+        goto out;
+    }
+    recd_http_server_set_admin_token(d.srv, token);
+    memset(token, 0, sizeof token);
+
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_usr1, &d);
+    d.drain_ev = evtimer_new(d.base, drain_poll_cb, &d);
+    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.sig_usr1 || !d.drain_ev ||
+        evsignal_add(d.sig_term, NULL) < 0 || evsignal_add(d.sig_int, NULL) < 0 ||
+        evsignal_add(d.sig_hup, NULL) < 0 || evsignal_add(d.sig_usr1, NULL) < 0) {
+        recd_log_error("cannot install signal handlers");
+        goto out;
+    }
+    if (recd_http_server_start(d.srv, &err) < 0) {
+        recd_log_error("cannot start workers: %s", err.msg);
+        goto out;
+    }
+    const recd_conf_t *c = recd_conf_current();
+    recd_log_info("listening on %s://%s (port %d)", *c->tls_cert ? "https" : "http", c->http_listen,
+                  recd_http_server_port(d.srv, 0));
+    if (*c->admin_listen)
+        recd_log_info("admin listening on http://%s (port %d)", c->admin_listen,
+                      recd_http_server_port(d.srv, 1));
+    uint64_t wd = recd_sd_watchdog_usec();
+    if (wd) {
+        d.watchdog_ev = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
+        struct timeval tv = {(time_t)(wd / 2 / 1000000), (suseconds_t)(wd / 2 % 1000000)};
+        if (d.watchdog_ev)
+            event_add(d.watchdog_ev, &tv);
+        recd_log_info("systemd watchdog: ping every %llu ms", (unsigned long long)(wd / 2000));
+    }
+    recd_api_set_ready(1);
+    recd_sd_notifyf("READY=1\nSTATUS=serving on %s, %u worker(s)\nMAINPID=%d", c->http_listen,
+                    workers, (int)getpid());
+
+    event_base_dispatch(d.base);
+    rc = 0;
+    recd_log_info("stopped");
+out:
+    if (d.srv)
+        recd_http_server_free(d.srv);
+    if (d.watchdog_ev)
+        event_free(d.watchdog_ev);
+    struct event *evs[] = {d.sig_term, d.sig_int, d.sig_hup, d.sig_usr1, d.drain_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (d.base)
+        event_base_free(d.base);
+    recd_stats_shutdown();
+    recd_conf_shutdown();
+    libevent_global_shutdown();
+    free(d.sets);
+    return rc;
+}

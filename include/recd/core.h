@@ -1,0 +1,144 @@
+/*
+ * recd core: error codes, error messages, clocks, logging, request ids,
+ * per-request arenas, hashing and the systemd notify protocol.
+ *
+ * Every other module may include this header; it includes nothing of recd.
+ */
+#ifndef RECD_CORE_H
+#define RECD_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECD_VERSION "0.1.0"
+
+/* Return codes: 0 on success, one of these (negative) on failure. */
+enum {
+    RECD_OK = 0,
+    RECD_ERR = -1,     /* generic failure, message in recd_err_t */
+    RECD_ENOMEM = -2,  /* allocation failed */
+    RECD_EINVAL = -3,  /* bad argument or input */
+    RECD_EIO = -4,     /* I/O error, errno-derived message */
+    RECD_EAGAIN = -5,  /* need more input / try again */
+    RECD_ERANGE = -6,  /* value out of bounds */
+    RECD_ENOENT = -7,  /* not found */
+};
+
+/* An error message filled in by the function that failed. Callers may pass
+ * NULL when they do not want the text. */
+typedef struct recd_err {
+    int code;        /* RECD_E* */
+    char msg[512];   /* NUL-terminated, human readable */
+} recd_err_t;
+
+/* Fill err (may be NULL) with code and a printf-style message; returns
+ * code so callers can write `return recd_err_set(err, RECD_EINVAL, ...)`. */
+int recd_err_set(recd_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* Monotonic clock in microseconds / nanoseconds; thread-safe. */
+uint64_t recd_time_mono_us(void);
+uint64_t recd_time_mono_ns(void);
+/* Wall clock, seconds since the epoch, with fraction. */
+double recd_time_wall(void);
+
+/* ---- logging --------------------------------------------------------------
+ * One line per event: "2026-11-28T01:29:21.123456Z info [rid] message\n".
+ * Each line is written with a single write(2), so lines from different
+ * threads never interleave. Thread-safe. */
+typedef enum {
+    RECD_LOG_DEBUG = 0,
+    RECD_LOG_INFO = 1,
+    RECD_LOG_WARN = 2,
+    RECD_LOG_ERROR = 3,
+} recd_log_level_t;
+
+/* Parse "debug"/"info"/"warn"/"error"; returns -1 if unknown. */
+int recd_log_level_parse(const char *s);
+const char *recd_log_level_name(recd_log_level_t level);
+/* Set the minimum level that is written (atomic; any thread). */
+void recd_log_set_level(recd_log_level_t level);
+recd_log_level_t recd_log_get_level(void);
+/* Direct output to path (append, created 0640) or to stderr when path is
+ * NULL or "". Re-opening the same path is how SIGUSR1 log rotation works:
+ * the new file replaces the old descriptor atomically (dup2), so concurrent
+ * writers never see a closed descriptor. Returns 0 or RECD_EIO. */
+int recd_log_open(const char *path, recd_err_t *err);
+/* Write one line. rid may be NULL. */
+void recd_log_write(recd_log_level_t level, const char *rid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void recd_log_vwrite(recd_log_level_t level, const char *rid, const char *fmt,
+                     va_list ap);
+
+#define recd_log_debug(...) recd_log_write(RECD_LOG_DEBUG, NULL, __VA_ARGS__)
+#define recd_log_info(...) recd_log_write(RECD_LOG_INFO, NULL, __VA_ARGS__)
+#define recd_log_warn(...) recd_log_write(RECD_LOG_WARN, NULL, __VA_ARGS__)
+#define recd_log_error(...) recd_log_write(RECD_LOG_ERROR, NULL, __VA_ARGS__)
+
+/* ---- request ids ----------------------------------------------------------
+ * Ids are 16 lowercase hex digits: splitmix64(seed ^ (worker << 48) ^ seq).
+ * splitmix64 is a bijection on 64-bit values, so ids are unique within a
+ * process for (worker < 65536, seq < 2^48); the seed is random per process.
+ */
+#define RECD_REQID_MAX 128 /* longest client-supplied X-Request-Id accepted */
+
+typedef struct recd_reqid_gen {
+    uint64_t seed;   /* random per process */
+    uint64_t worker; /* worker index */
+    uint64_t seq;    /* next sequence number */
+} recd_reqid_gen_t;
+
+/* Initialise a generator for one thread; seed 0 draws a random seed. */
+void recd_reqid_init(recd_reqid_gen_t *g, uint64_t seed, unsigned worker);
+/* Write the next id into out (at least 17 bytes); not thread-safe (one
+ * generator per thread). */
+void recd_reqid_next(recd_reqid_gen_t *g, char out[17]);
+/* True if a client-supplied id may be echoed: 1..RECD_REQID_MAX bytes of
+ * visible ASCII other than '"' and '\\'. */
+int recd_reqid_valid(const char *s, size_t len);
+
+/* ---- arena ----------------------------------------------------------------
+ * Bump allocator for request-scoped memory, freed in one go. Not
+ * thread-safe; one per request. */
+typedef struct recd_arena_chunk recd_arena_chunk_t;
+typedef struct recd_arena {
+    recd_arena_chunk_t *head; /* current chunk */
+    size_t chunk_size;        /* bytes per new chunk */
+    size_t used;              /* bytes handed out since the last reset */
+} recd_arena_t;
+
+void recd_arena_init(recd_arena_t *a, size_t chunk_size);
+/* 16-byte aligned; NULL on out of memory. */
+void *recd_arena_alloc(recd_arena_t *a, size_t n);
+char *recd_arena_strndup(recd_arena_t *a, const char *s, size_t n);
+/* Free all chunks but the first, keep it for reuse. */
+void recd_arena_reset(recd_arena_t *a);
+void recd_arena_free(recd_arena_t *a);
+
+/* ---- hashing -------------------------------------------------------------- */
+/* FNV-1a 64-bit over len bytes, continuing from h (start with
+ * RECD_FNV1A64_INIT). */
+#define RECD_FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t recd_fnv1a64(uint64_t h, const void *data, size_t len);
+
+/* ---- systemd notify (sd_notify protocol, no libsystemd) -------------------
+ * Sends state (e.g. "READY=1\nSTATUS=serving") to $NOTIFY_SOCKET when it is
+ * set; a no-op returning 0 otherwise. Thread-safe. */
+int recd_sd_notify(const char *state);
+int recd_sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Watchdog interval from $WATCHDOG_USEC (and $WATCHDOG_PID when set, which
+ * must equal our pid); 0 when the watchdog is off. */
+uint64_t recd_sd_watchdog_usec(void);
+
+/* ---- build ----------------------------------------------------------------- */
+const char *recd_build_git(void);      /* short commit id or "unknown" */
+const char *recd_build_compiler(void); /* e.g. "gcc 12.2.0" */
+
+/* ---- process -------------------------------------------------------------- */
+/* Resident set size in bytes from /proc/self/statm; 0 if unknown. */
+uint64_t recd_proc_rss_bytes(void);
+
+#endif

@@ -27,7 +27,13 @@
 #include "recd/stats.h"
 #include "server_int.h"
 
-enum { C_IDLE, C_HEAD, C_BODY, C_HANDLER, C_WRITING, C_CLOSING };
+enum { C_IDLE, C_HEAD, C_BODY, C_HANDLER, C_WRITING, C_CLOSING, C_LINGER };
+
+/* After an error answer the client may still be sending (a body we refused
+ * to read). Closing with unread input makes the kernel send RST, which can
+ * destroy our answer before the client reads it; so half-close and discard
+ * input for a while first (nginx's lingering close). */
+#define LINGER_MS 2000
 
 #define MAX_PARAMS 8
 
@@ -780,15 +786,9 @@ static void conn_process(conn_t *c)
                 c->scanned = want;
                 return;
             }
-            recd_http_head_t *h = malloc(sizeof *h);
-            if (!h) {
-                conn_fail(c, 503, "overloaded", NULL, "out of memory", NULL);
-                return;
-            }
             recd_http_perr_t pe;
-            int rc = recd_http_parse_head(data, want, &lim, h, &pe);
-            size_t head_len = h->head_len;
-            free(h);
+            int rc = recd_http_parse_head(data, want, &lim, &c->w->scratch, &pe);
+            size_t head_len = c->w->scratch.head_len;
             if (rc == 0) {
                 c->scanned = want;
                 return;
@@ -820,8 +820,32 @@ static void conn_process(conn_t *c)
 
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    conn_process(arg);
+    conn_t *c = arg;
+    if (c->state == C_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    conn_process(c);
+}
+
+static void conn_linger(conn_t *c)
+{
+    if (c->peer_eof) {
+        conn_free(c);
+        return;
+    }
+    c->state = C_LINGER;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0)
+        shutdown(fd, SHUT_WR);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    struct timeval tv = ms_tv(LINGER_MS);
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    evtimer_add(c->deadline_ev, &tv);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
 }
 
 /* Response flushed. */
@@ -831,7 +855,7 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
     if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
         return;
     if (c->state == C_CLOSING || (c->state == C_WRITING && c->close_after)) {
-        conn_free(c);
+        conn_linger(c);
         return;
     }
     if (c->state != C_WRITING)
@@ -856,6 +880,10 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_CONNECTED)
         return; /* TLS handshake finished */
+    if (c->state == C_LINGER) {
+        conn_free(c);
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
         c->peer_eof = 1;
         if (c->state == C_IDLE || c->state == C_HEAD || c->state == C_BODY) {
@@ -894,7 +922,9 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
     conn_t *c = arg;
     (void)fd;
     (void)what;
-    if (c->state == C_IDLE || c->state == C_HEAD)
+    if (c->state == C_LINGER)
+        conn_free(c);
+    else if (c->state == C_IDLE || c->state == C_HEAD)
         conn_fail(c, 408, "request_timeout", "headers",
                   "request headers not complete within http.header_deadline_ms", NULL);
 }

@@ -41,6 +41,7 @@ typedef struct worker {
     uint64_t inflight;            /* requests admitted, not yet finished */
     int draining;
     char date[40];                /* "Date: ...\r\n" for the current second */
+    recd_http_head_t scratch;     /* head parse of bytes still in the input buffer */
 } worker_t;
 
 struct recd_http_server {

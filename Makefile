@@ -6,6 +6,8 @@
 B       ?= build
 BIN     ?= bin
 PREFIX  ?= /usr/local
+# /usr installs keep their configuration in /etc, others under PREFIX
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR ?=
 CONF    ?= conf/recd.json
 PYTHON  ?= /usr/bin/python3
@@ -122,8 +124,7 @@ test-systemd:
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: deps-test
 	$(Q)$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin OPT=-O1 \
-	    SANFLAGS="$(ASAN_FLAGS)" all build/asan/tests/$(notdir $(firstword $(UNIT_BINS))) \
-	    $(UNIT_BINS:$(B)/%=build/asan/%)
+	    SANFLAGS="$(ASAN_FLAGS)" all $(UNIT_BINS:$(B)/%=build/asan/%)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    scripts/run-unit.sh $(UNIT_BINS:$(B)/%=build/asan/%)
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -145,21 +146,21 @@ format:
 	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/recd \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/recd \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/recd/models
 	install -m 0755 $(BIN)/recd $(DESTDIR)$(PREFIX)/bin/recd
 	sed -e 's|"data_dir": *"[^"]*"|"data_dir": "/var/lib/recd"|' \
 	    -e 's|"models_dir": *"[^"]*"|"models_dir": "$(PREFIX)/share/recd/models"|' \
 	    -e 's|"listen": *"127.0.0.1:8080"|"listen": "0.0.0.0:8080"|' \
-	    conf/recd.json > $(DESTDIR)$(PREFIX)/etc/recd/recd.json
-	chmod 0644 $(DESTDIR)$(PREFIX)/etc/recd/recd.json
-	sed -e 's|@PREFIX@|$(PREFIX)|g' systemd/recd.service > \
+	    conf/recd.json > $(DESTDIR)$(SYSCONFDIR)/recd/recd.json
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/recd/recd.json
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/recd.service > \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/recd $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
-	@echo "left $(DESTDIR)$(PREFIX)/etc/recd in place (configuration)"
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/recd in place (configuration)"
 
 clean:
 	rm -rf build bin

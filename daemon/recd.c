@@ -448,8 +448,8 @@ int main(int argc, char **argv)
         recd_log_info("systemd watchdog: ping every %llu ms", (unsigned long long)(wd / 2000));
     }
     recd_api_set_ready(1);
-    recd_sd_notifyf("READY=1\nSTATUS=serving on %s, %u worker(s)\nMAINPID=%d", c->http_listen,
-                    workers, (int)getpid());
+    recd_sd_notifyf("READY=1\nSTATUS=serving on port %d, %u worker(s)\nMAINPID=%d",
+                    recd_http_server_port(d.srv, 0), workers, (int)getpid());
 
     event_base_dispatch(d.base);
     rc = 0;

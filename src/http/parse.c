@@ -231,14 +231,15 @@ int recd_http_parse_head(const char *buf, size_t len, const recd_http_limits_t *
     /* RFC 9112 §2.2: ignore empty lines before the request line */
     while (pos + 1 < len && buf[pos] == '\r' && buf[pos + 1] == '\n')
         pos += 2;
-    size_t start = pos;
     int line_no = 0;
     size_t max_headers = lim->max_headers < RECD_HTTP_MAX_HEADERS_HARD ? lim->max_headers
                                                                         : RECD_HTTP_MAX_HEADERS_HARD;
     for (;;) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t line_end = nl ? (size_t)(nl - buf) : len;
-        if (line_end - start + (nl ? 1 : 0) > lim->max_header_bytes)
+        /* measured from the buffer start: leading empty lines count too,
+         * or a flood of CRLFs could be buffered without bound */
+        if (line_end + (nl ? 1 : 0) > lim->max_header_bytes)
             return fail(e, 431, "headers_too_large", "headers",
                         "request line and headers exceed http.max_header_bytes");
         if (!nl)

@@ -484,7 +484,7 @@ json_t *recd_http_req_json(recd_http_req_t *r)
         return NULL;
     }
     if (!is_json_ctype(r)) {
-        recd_http_respond_error(r, 415, "unsupported_media_type", "Content-Type",
+        recd_http_respond_error(r, 415, "unsupported_media_type", "header:Content-Type",
                                 "expected Content-Type: application/json");
         return NULL;
     }
@@ -635,7 +635,7 @@ static void dispatch(conn_t *c)
     }
     if ((hit->flags & RECD_ROUTE_JSON_BODY) && (r->body_len > 0 || r->head.content_type) &&
         !is_json_ctype(r)) {
-        recd_http_respond_error(r, 415, "unsupported_media_type", "Content-Type",
+        recd_http_respond_error(r, 415, "unsupported_media_type", "header:Content-Type",
                                 "expected Content-Type: application/json");
         return;
     }
@@ -789,6 +789,12 @@ static void conn_process(conn_t *c)
             recd_http_perr_t pe;
             int rc = recd_http_parse_head(data, want, &lim, &c->w->scratch, &pe);
             size_t head_len = c->w->scratch.head_len;
+            if (rc == 0 && want > lim.max_header_bytes) {
+                /* the parser answers 431 before this; never buffer past the cap */
+                conn_fail(c, 431, "headers_too_large", "headers",
+                          "request head exceeds http.max_header_bytes", NULL);
+                return;
+            }
             if (rc == 0) {
                 c->scanned = want;
                 return;

@@ -5,6 +5,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -378,6 +379,11 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* glibc returns freed memory at the top of each thread's heap to the
+     * kernel once it exceeds the trim threshold, and the next request
+     * faults it back in: profiles of /healthz under load showed that page
+     * fault churn. Keep up to 64 MiB of free heap per arena instead. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     recd_log_set_level((recd_log_level_t)recd_log_level_parse(cf->log_level));
     if (recd_log_open(cf->log_file, &err) < 0) {
         fprintf(stderr, "recd: %s\n", err.msg);
@@ -399,6 +405,7 @@ int main(int argc, char **argv)
         recd_log_error("cannot initialise threads/stats");
         goto out;
     }
+    recd_stats_set_workers(workers);
     recd_stats_section_t sec = {"config", conf_stats_json, conf_stats_prom, &d};
     recd_stats_add_section(&sec);
     d.base = event_base_new();

@@ -100,6 +100,8 @@ static inline uint64_t recd_stats_get(const _Atomic uint64_t *c)
 int recd_stats_init(unsigned nthreads);
 void recd_stats_shutdown(void);
 unsigned recd_stats_nthreads(void);
+/* Number of public worker threads, reported as "workers" in /stats. */
+void recd_stats_set_workers(unsigned n);
 recd_stats_thread_t *recd_stats_thread(unsigned i);
 /* Register an endpoint name ("/healthz"); returns its index (>= 1) or -1
  * when the table is full. Same name twice returns the same index. */

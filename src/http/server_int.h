@@ -41,6 +41,7 @@ typedef struct worker {
     uint64_t inflight;            /* requests admitted, not yet finished */
     int draining;
     char date[40];                /* "Date: ...\r\n" for the current second */
+    struct recd_http_req *spare;  /* one recycled request object */
     recd_http_head_t scratch;     /* head parse of bytes still in the input buffer */
 } worker_t;
 

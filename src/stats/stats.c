@@ -13,6 +13,7 @@
 
 static recd_stats_thread_t *threads; /* array of nthreads, cache-aligned */
 static unsigned nthreads;
+static unsigned nworkers; /* serving threads on the public listener */
 static const char *ep_names[RECD_STATS_MAX_ENDPOINTS] = {"unmatched"};
 static unsigned nendpoints = 1;
 static double start_wall;
@@ -45,6 +46,7 @@ void recd_stats_shutdown(void)
 }
 
 unsigned recd_stats_nthreads(void) { return nthreads; }
+void recd_stats_set_workers(unsigned n) { nworkers = n; }
 recd_stats_thread_t *recd_stats_thread(unsigned i) { return i < nthreads ? &threads[i] : NULL; }
 
 int recd_stats_endpoint_register(const char *name)
@@ -130,6 +132,7 @@ char *recd_stats_render_json(void)
     json_object_set_new(o, "pid", json_integer(getpid()));
     json_object_set_new(o, "start_time", json_real(start_wall));
     json_object_set_new(o, "uptime_s", json_real(recd_stats_uptime_s()));
+    json_object_set_new(o, "workers", json_integer(nworkers));
     json_object_set_new(o, "threads", json_integer(nthreads));
     json_object_set_new(o, "rss_bytes", json_integer((json_int_t)recd_proc_rss_bytes()));
     json_object_set_new(o, "connections",

@@ -43,7 +43,7 @@ PROG_BINS  := $(PROGS:%=$(BIN)/%)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd \
+.PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
         asan fuzz fuzz-smoke bench format install uninstall clean help check-config
 
 all: $(PROG_BINS)
@@ -80,6 +80,9 @@ $(B)/gen/buildinfo.h: FORCE
 	@printf '#define RECD_BUILD_GIT "%s"\n' "$(GIT_REV)" > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 FORCE:
+
+# keep intermediate objects of the chained pattern rules
+.SECONDARY:
 $(B)/obj/src/core/buildinfo.o: $(B)/gen/buildinfo.h
 $(B)/obj/src/core/buildinfo.o: CFLAGS_ALL += -I$(B)/gen
 
@@ -98,6 +101,15 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
 
+# ---- fuzz seeds and regressions, replayed without libFuzzer -----------------
+FUZZ_TARGETS     := $(sort $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c))))
+FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz-replay/%)
+
+$(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # ---- run --------------------------------------------------------------------
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -108,11 +120,17 @@ check-config: all
 
 # ---- tests ------------------------------------------------------------------
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)$(MAKE) --no-print-directory test-unit test-integration test-systemd
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz-replay test-integration test-systemd
 
 test-unit: $(UNIT_BINS)
 	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+
+test-fuzz-replay: $(FUZZ_REPLAY_BINS)
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
+	    $(B)/fuzz-replay/$$t tests/fuzz/seeds/$$t tests/fuzz/regressions/$$t || \
+	    { echo "fuzz replay: $$t FAILED (see tests/fuzz/regressions/$$t)"; exit 1; }; \
+	done
 
 test-integration: $(PROG_BINS)
 	$(Q)RECD_BIN=$(abspath $(BIN)/recd) $(PYTHON) -m pytest -q -ra tests/integration
@@ -124,7 +142,10 @@ test-systemd:
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: deps-test
 	$(Q)$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin OPT=-O1 \
-	    SANFLAGS="$(ASAN_FLAGS)" all $(UNIT_BINS:$(B)/%=build/asan/%)
+	    SANFLAGS="$(ASAN_FLAGS)" all $(UNIT_BINS:$(B)/%=build/asan/%) \
+	    $(FUZZ_REPLAY_BINS:$(B)/%=build/asan/%)
+	$(Q)ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory B=build/asan \
+	    SANFLAGS="$(ASAN_FLAGS)" OPT=-O1 test-fuzz-replay
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    scripts/run-unit.sh $(UNIT_BINS:$(B)/%=build/asan/%)
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -20,8 +20,8 @@
 #include "recd/stats.h"
 
 typedef struct daemon_state {
-    const char *conf_file;       /* NULL = defaults only */
-    const char **sets;           /* --set overrides, re-applied on reload */
+    const char *conf_file; /* NULL = defaults only */
+    const char **sets;     /* --set overrides, re-applied on reload */
     size_t nsets;
     struct event_base *base;
     recd_http_server_t *srv;
@@ -35,16 +35,15 @@ typedef struct daemon_state {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: recd [-c FILE] [--set key=value ...] [--check-config]\n"
-            "            [--version] [--help] [--help-config]\n"
-            "\n"
-            "  -c, --config FILE   JSON configuration (default: built-in defaults)\n"
-            "  --set key=value     override one configuration key (repeatable)\n"
-            "  --check-config      validate the configuration, print errors, exit 0 or 1\n"
-            "  --version           print the version and exit\n"
-            "  --help              print this help and exit\n"
-            "  --help-config       print every configuration key as a Markdown table\n");
+    fprintf(f, "usage: recd [-c FILE] [--set key=value ...] [--check-config]\n"
+               "            [--version] [--help] [--help-config]\n"
+               "\n"
+               "  -c, --config FILE   JSON configuration (default: built-in defaults)\n"
+               "  --set key=value     override one configuration key (repeatable)\n"
+               "  --check-config      validate the configuration, print errors, exit 0 or 1\n"
+               "  --version           print the version and exit\n"
+               "  --help              print this help and exit\n"
+               "  --help-config       print every configuration key as a Markdown table\n");
 }
 
 static void help_config(void)
@@ -53,9 +52,9 @@ static void help_config(void)
     const recd_conf_key_t *k = recd_conf_keys(&n);
     printf("| key | type | default | range | reload | meaning |\n|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
-        const char *type = k[i].type == RECD_CONF_T_INT    ? "int"
-                           : k[i].type == RECD_CONF_T_BOOL ? "bool"
-                           : k[i].type == RECD_CONF_T_ENUM ? "enum"
+        const char *type = k[i].type == RECD_CONF_T_INT      ? "int"
+                           : k[i].type == RECD_CONF_T_BOOL   ? "bool"
+                           : k[i].type == RECD_CONF_T_ENUM   ? "enum"
                            : k[i].type == RECD_CONF_T_LISTEN ? "address"
                            : k[i].type == RECD_CONF_T_PATH   ? "path"
                                                              : "string";
@@ -294,9 +293,12 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {"help-config", no_argument, NULL, 'H'},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     static daemon_state_t d;
@@ -307,15 +309,9 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c':
-            d.conf_file = optarg;
-            break;
-        case 's':
-            d.sets[d.nsets++] = optarg;
-            break;
-        case 'k':
-            check_only = 1;
-            break;
+        case 'c': d.conf_file = optarg; break;
+        case 's': d.sets[d.nsets++] = optarg; break;
+        case 'k': check_only = 1; break;
         case 'V':
             printf("recd %s (git %s, %s)\n", RECD_VERSION, recd_build_git(), recd_build_compiler());
             free(d.sets);

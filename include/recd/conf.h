@@ -19,20 +19,20 @@
 
 typedef struct recd_conf {
     /* http (public listener) */
-    char *http_listen;                 /* "host:port" or "[v6]:port" */
-    int64_t http_workers;              /* threads; 0 = online cores */
-    int64_t http_backlog;              /* listen(2) backlog */
-    int64_t http_max_header_bytes;     /* request line + headers, bytes */
-    int64_t http_max_headers;          /* header lines per request */
-    int64_t http_max_body_bytes;       /* request body, bytes */
-    int64_t http_read_timeout_ms;      /* idle gap allowed while reading a body */
-    int64_t http_write_timeout_ms;     /* idle gap allowed while writing */
-    int64_t http_header_deadline_ms;   /* absolute: first byte -> end of headers */
-    int64_t http_keepalive_timeout_ms; /* idle keep-alive connection */
-    int64_t http_max_connections;      /* open connections, all listeners */
+    char *http_listen;                    /* "host:port" or "[v6]:port" */
+    int64_t http_workers;                 /* threads; 0 = online cores */
+    int64_t http_backlog;                 /* listen(2) backlog */
+    int64_t http_max_header_bytes;        /* request line + headers, bytes */
+    int64_t http_max_headers;             /* header lines per request */
+    int64_t http_max_body_bytes;          /* request body, bytes */
+    int64_t http_read_timeout_ms;         /* idle gap allowed while reading a body */
+    int64_t http_write_timeout_ms;        /* idle gap allowed while writing */
+    int64_t http_header_deadline_ms;      /* absolute: first byte -> end of headers */
+    int64_t http_keepalive_timeout_ms;    /* idle keep-alive connection */
+    int64_t http_max_connections;         /* open connections, all listeners */
     int64_t http_max_inflight_per_worker; /* requests in progress per worker */
-    int64_t http_max_json_depth;       /* nesting of arrays/objects in bodies */
-    int64_t http_retry_after_s;        /* Retry-After on 503/429, seconds */
+    int64_t http_max_json_depth;          /* nesting of arrays/objects in bodies */
+    int64_t http_retry_after_s;           /* Retry-After on 503/429, seconds */
     /* admin listener */
     char *admin_listen;     /* "" disables the admin listener */
     char *admin_token;      /* bearer token; "" = none (loopback only) */
@@ -61,15 +61,15 @@ typedef enum {
 
 /* One row of the table. Exposed read-only for docs, tests and dumps. */
 typedef struct recd_conf_key {
-    const char *path;        /* dotted key path, e.g. "http.max_body_bytes" */
+    const char *path; /* dotted key path, e.g. "http.max_body_bytes" */
     recd_conf_type_t type;
-    size_t offset;           /* offsetof(recd_conf_t, field) */
-    int64_t min, max;        /* bounds for INT */
-    int64_t def_int;         /* default for INT and BOOL */
-    const char *def_str;     /* default for string types */
+    size_t offset;                  /* offsetof(recd_conf_t, field) */
+    int64_t min, max;               /* bounds for INT */
+    int64_t def_int;                /* default for INT and BOOL */
+    const char *def_str;            /* default for string types */
     const char *const *enum_values; /* NULL-terminated, for ENUM */
-    int reloadable;          /* applied on SIGHUP without restart */
-    const char *doc;         /* one line for README/--help */
+    int reloadable;                 /* applied on SIGHUP without restart */
+    const char *doc;                /* one line for README/--help */
 } recd_conf_key_t;
 
 /* The table and its length. */
@@ -96,10 +96,9 @@ void recd_conf_free(recd_conf_t *c);
  * the key path; parse errors name line and column. Values that are fine
  * are applied even when others fail; callers discard c on any error.
  * Returns the number of errors added. */
-int recd_conf_apply_json_text(recd_conf_t *c, const char *text, size_t len,
-                              const char *origin, recd_conf_errors_t *errs);
-int recd_conf_apply_file(recd_conf_t *c, const char *path,
-                         recd_conf_errors_t *errs);
+int recd_conf_apply_json_text(recd_conf_t *c, const char *text, size_t len, const char *origin,
+                              recd_conf_errors_t *errs);
+int recd_conf_apply_file(recd_conf_t *c, const char *path, recd_conf_errors_t *errs);
 /* Apply one "key=value" override (value text parsed by the key's type:
  * integers in decimal, booleans true/false/1/0, strings verbatim).
  * Returns the number of errors added (0 or 1). */
@@ -111,8 +110,8 @@ int recd_conf_validate(const recd_conf_t *c, recd_conf_errors_t *errs);
 
 /* Build a snapshot from defaults + file (NULL = none) + overrides, then
  * validate. Returns NULL and fills errs on any error. */
-recd_conf_t *recd_conf_load(const char *file, const char *const *sets,
-                            size_t nsets, recd_conf_errors_t *errs);
+recd_conf_t *recd_conf_load(const char *file, const char *const *sets, size_t nsets,
+                            recd_conf_errors_t *errs);
 
 /* Reload: returns a new snapshot equal to `next` for reloadable keys and
  * to `cur` for the others; each non-reloadable key that differs appends a
@@ -134,8 +133,8 @@ char *recd_conf_dump_json(const recd_conf_t *c);
 /* Parse "host:port", "[v6addr]:port" or ":port" (all interfaces).
  * Fills a sockaddr_storage; returns 0 or RECD_EINVAL with a message. */
 struct sockaddr_storage;
-int recd_conf_parse_listen(const char *s, struct sockaddr_storage *ss,
-                           unsigned *sslen, recd_err_t *err);
+int recd_conf_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
+                           recd_err_t *err);
 /* True if the address is loopback (127.0.0.0/8 or ::1). */
 int recd_conf_listen_is_loopback(const struct sockaddr_storage *ss);
 

@@ -16,20 +16,20 @@
 /* Return codes: 0 on success, one of these (negative) on failure. */
 enum {
     RECD_OK = 0,
-    RECD_ERR = -1,     /* generic failure, message in recd_err_t */
-    RECD_ENOMEM = -2,  /* allocation failed */
-    RECD_EINVAL = -3,  /* bad argument or input */
-    RECD_EIO = -4,     /* I/O error, errno-derived message */
-    RECD_EAGAIN = -5,  /* need more input / try again */
-    RECD_ERANGE = -6,  /* value out of bounds */
-    RECD_ENOENT = -7,  /* not found */
+    RECD_ERR = -1,    /* generic failure, message in recd_err_t */
+    RECD_ENOMEM = -2, /* allocation failed */
+    RECD_EINVAL = -3, /* bad argument or input */
+    RECD_EIO = -4,    /* I/O error, errno-derived message */
+    RECD_EAGAIN = -5, /* need more input / try again */
+    RECD_ERANGE = -6, /* value out of bounds */
+    RECD_ENOENT = -7, /* not found */
 };
 
 /* An error message filled in by the function that failed. Callers may pass
  * NULL when they do not want the text. */
 typedef struct recd_err {
-    int code;        /* RECD_E* */
-    char msg[512];   /* NUL-terminated, human readable */
+    int code;      /* RECD_E* */
+    char msg[512]; /* NUL-terminated, human readable */
 } recd_err_t;
 
 /* Fill err (may be NULL) with code and a printf-style message; returns
@@ -70,8 +70,7 @@ int recd_log_open(const char *path, recd_err_t *err);
 /* Write one line. rid may be NULL. */
 void recd_log_write(recd_log_level_t level, const char *rid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void recd_log_vwrite(recd_log_level_t level, const char *rid, const char *fmt,
-                     va_list ap);
+void recd_log_vwrite(recd_log_level_t level, const char *rid, const char *fmt, va_list ap);
 
 #define recd_log_debug(...) recd_log_write(RECD_LOG_DEBUG, NULL, __VA_ARGS__)
 #define recd_log_info(...) recd_log_write(RECD_LOG_INFO, NULL, __VA_ARGS__)

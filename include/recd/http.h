@@ -47,25 +47,25 @@ typedef struct recd_http_header {
 } recd_http_header_t;
 
 typedef struct recd_http_head {
-    int method;               /* RECD_HTTP_* */
-    const char *method_str;   /* as sent */
+    int method;             /* RECD_HTTP_* */
+    const char *method_str; /* as sent */
     size_t method_len;
-    const char *target;       /* request-target as sent */
+    const char *target; /* request-target as sent */
     size_t target_len;
-    const char *path;         /* target up to '?' */
+    const char *path; /* target up to '?' */
     size_t path_len;
-    const char *query;        /* after '?', or NULL */
+    const char *query; /* after '?', or NULL */
     size_t query_len;
-    int minor;                /* HTTP/1.<minor>: 0 or 1 */
+    int minor; /* HTTP/1.<minor>: 0 or 1 */
     recd_http_header_t headers[RECD_HTTP_MAX_HEADERS_HARD];
     size_t nheaders;
-    size_t head_len;          /* bytes consumed, including the blank line */
+    size_t head_len; /* bytes consumed, including the blank line */
     /* framing, derived from the headers */
-    int chunked;              /* Transfer-Encoding: chunked */
-    int64_t content_length;   /* -1 when absent */
-    int keep_alive;           /* after this request */
-    int expect_continue;      /* Expect: 100-continue */
-    const char *request_id;   /* X-Request-Id as sent, or NULL */
+    int chunked;            /* Transfer-Encoding: chunked */
+    int64_t content_length; /* -1 when absent */
+    int keep_alive;         /* after this request */
+    int expect_continue;    /* Expect: 100-continue */
+    const char *request_id; /* X-Request-Id as sent, or NULL */
     size_t request_id_len;
     const char *content_type; /* or NULL */
     size_t content_type_len;
@@ -74,8 +74,8 @@ typedef struct recd_http_head {
 /* A parse failure: the status to answer, an error code, the field at fault
  * ("header:Content-Length", "method", "target", ...) and a message. */
 typedef struct recd_http_perr {
-    int status;        /* 400, 405(unused here), 413, 417, 431, 501, 505 */
-    const char *code;  /* "bad_request", "headers_too_large", ... */
+    int status;       /* 400, 405(unused here), 413, 417, 431, 501, 505 */
+    const char *code; /* "bad_request", "headers_too_large", ... */
     char field[64];
     char msg[160];
 } recd_http_perr_t;
@@ -99,8 +99,7 @@ int recd_http_parse_head(const char *buf, size_t len, const recd_http_limits_t *
                          recd_http_head_t *h, recd_http_perr_t *e);
 
 /* Find a header (case-insensitive name); returns value or NULL. */
-const char *recd_http_head_get(const recd_http_head_t *h, const char *name,
-                               size_t *value_len);
+const char *recd_http_head_get(const recd_http_head_t *h, const char *name, size_t *value_len);
 
 /* Incremental chunked-body decoder. */
 typedef struct recd_http_chunked {
@@ -115,11 +114,11 @@ void recd_http_chunked_init(recd_http_chunked_t *c);
 /* Feed in[0..len). Decoded data is appended to out (capacity out_cap,
  * *out_len updated); *consumed is set to the input bytes used. Returns
  * 1 when the body (including trailers) is complete, 0 when more input is
- * needed, -1 on error with *e filled (413 past max_body, 400 otherwise). */
-int recd_http_chunked_feed(recd_http_chunked_t *c, const char *in, size_t len,
-                           size_t *consumed, char *out, size_t out_cap,
-                           size_t *out_len, const recd_http_limits_t *lim,
-                           recd_http_perr_t *e);
+ * needed, -1 on error with *e filled (413 past max_body, 431 for trailers
+ * larger than max_header_bytes, 400 otherwise). */
+int recd_http_chunked_feed(recd_http_chunked_t *c, const char *in, size_t len, size_t *consumed,
+                           char *out, size_t out_cap, size_t *out_len,
+                           const recd_http_limits_t *lim, recd_http_perr_t *e);
 
 /* ---- limit arithmetic (limits.c; pure) -------------------------------------- */
 
@@ -135,8 +134,7 @@ int recd_http_inflight_admit(uint64_t inflight, int64_t max_inflight);
 /* May a new connection be accepted with `open` connections? */
 int recd_http_conn_admit(uint64_t open, int64_t max_connections);
 /* Milliseconds left before an absolute deadline (0 if passed). */
-uint64_t recd_http_deadline_left_ms(uint64_t start_us, uint64_t now_us,
-                                    int64_t deadline_ms);
+uint64_t recd_http_deadline_left_ms(uint64_t start_us, uint64_t now_us, int64_t deadline_ms);
 
 /* ---- JSON bodies (json.c) ---------------------------------------------------- */
 
@@ -167,13 +165,13 @@ typedef struct recd_http_route {
     unsigned flags;      /* RECD_ROUTE_* */
     recd_http_handler_fn fn;
     void *arg;
-    unsigned stats_id;   /* filled by recd_http_server_new */
+    unsigned stats_id; /* filled by recd_http_server_new */
 } recd_http_route_t;
 
 typedef struct recd_http_server_opts {
     const recd_http_route_t *routes; /* copied */
     size_t nroutes;
-    unsigned workers;                /* >= 1 */
+    unsigned workers; /* >= 1 */
 } recd_http_server_opts_t;
 
 /* Create the server: binds the public listener (one SO_REUSEPORT socket per
@@ -184,8 +182,7 @@ typedef struct recd_http_server_opts {
  * certificate, ...). */
 struct event_base;
 recd_http_server_t *recd_http_server_new(const recd_http_server_opts_t *o,
-                                         struct event_base *main_base,
-                                         recd_err_t *err);
+                                         struct event_base *main_base, recd_err_t *err);
 /* Set (or clear with NULL/"") the admin bearer token; only its SHA-256 is
  * kept. Main thread only (the admin listener runs there). */
 void recd_http_server_set_admin_token(recd_http_server_t *s, const char *token);
@@ -207,8 +204,8 @@ int recd_http_server_workers_alive(recd_http_server_t *s);
 
 /* ---- request accessors (valid until the response is sent) ------------------ */
 int recd_http_req_method(const recd_http_req_t *r);
-const char *recd_http_req_path(const recd_http_req_t *r);      /* NUL-terminated */
-const char *recd_http_req_id(const recd_http_req_t *r);        /* NUL-terminated */
+const char *recd_http_req_path(const recd_http_req_t *r); /* NUL-terminated */
+const char *recd_http_req_id(const recd_http_req_t *r);   /* NUL-terminated */
 /* Path parameter {name} (percent-decoded) or NULL. */
 const char *recd_http_req_param(const recd_http_req_t *r, const char *name);
 /* Query parameter (percent-decoded, '+' = space) or NULL; first wins. */
@@ -229,18 +226,18 @@ struct json_t *recd_http_req_json(recd_http_req_t *r);
 /* Add a response header (copied). */
 void recd_http_resp_header(recd_http_req_t *r, const char *name, const char *value);
 /* Send status with body (copied) and content type. */
-void recd_http_respond(recd_http_req_t *r, int status, const char *ctype,
-                       const char *body, size_t len);
+void recd_http_respond(recd_http_req_t *r, int status, const char *ctype, const char *body,
+                       size_t len);
 /* Send a JSON value (steals the reference). */
 void recd_http_respond_json(recd_http_req_t *r, int status, struct json_t *body);
 /* Send {"error":{"code","message","field"}}; field may be NULL. 503 and 429
  * get Retry-After. */
-void recd_http_respond_error(recd_http_req_t *r, int status, const char *code,
-                             const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void recd_http_respond_error(recd_http_req_t *r, int status, const char *code, const char *field,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Render an error body into buf (used for responses sent outside a
- * request, e.g. 408 and 431). Returns the length written. */
+ * request, e.g. 408 and 431). Returns the length written; buf is
+ * NUL-terminated. */
 size_t recd_http_error_body(char *buf, size_t cap, const char *code, const char *field,
                             const char *msg);
 
@@ -251,7 +248,7 @@ size_t recd_http_error_body(char *buf, size_t cap, const char *code, const char 
  * current config snapshot applies (defaults when none is published). The
  * bytes the server wrote come back in *out (malloc'd, caller frees).
  * Returns 0, or a negative RECD_E* on set-up failure. Not thread-safe. */
-int recd_http_selftest_feed(const recd_http_route_t *routes, size_t nroutes,
-                            const char *in, size_t len, char **out, size_t *out_len);
+int recd_http_selftest_feed(const recd_http_route_t *routes, size_t nroutes, const char *in,
+                            size_t len, char **out, size_t *out_len);
 
 #endif

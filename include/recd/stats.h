@@ -69,14 +69,14 @@ typedef struct recd_stats_endpoint {
 /* One per thread that serves requests (workers + admin thread). */
 typedef struct recd_stats_thread {
     recd_stats_endpoint_t ep[RECD_STATS_MAX_ENDPOINTS];
-    _Atomic uint64_t conns_open;      /* gauge */
-    _Atomic uint64_t conns_accepted;  /* counter */
-    _Atomic uint64_t conns_rejected;  /* over max_connections */
-    _Atomic uint64_t inflight;        /* gauge */
-    _Atomic uint64_t rejected_busy;   /* 503 past max in-flight */
+    _Atomic uint64_t conns_open;     /* gauge */
+    _Atomic uint64_t conns_accepted; /* counter */
+    _Atomic uint64_t conns_rejected; /* over max_connections */
+    _Atomic uint64_t inflight;       /* gauge */
+    _Atomic uint64_t rejected_busy;  /* 503 past max in-flight */
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t tls_handshake_failures;
-    _Atomic uint64_t heartbeat;       /* bumped by the thread's tick timer */
+    _Atomic uint64_t heartbeat; /* bumped by the thread's tick timer */
 } recd_stats_thread_t;
 
 /* Single-writer increment/add/set helpers (relaxed). */
@@ -104,14 +104,14 @@ unsigned recd_stats_nthreads(void);
 void recd_stats_set_workers(unsigned n);
 recd_stats_thread_t *recd_stats_thread(unsigned i);
 /* Register an endpoint name ("/healthz"); returns its index (>= 1) or -1
- * when the table is full. Same name twice returns the same index. */
+ * when the table is full. Same name twice returns the same index. The name
+ * is borrowed, not copied: it must live until recd_stats_shutdown(). */
 int recd_stats_endpoint_register(const char *name);
 unsigned recd_stats_endpoint_count(void); /* including index 0 */
 const char *recd_stats_endpoint_name(unsigned i);
 
 /* Record one finished request on thread t. */
-void recd_stats_record(recd_stats_thread_t *t, unsigned endpoint, int status,
-                       uint64_t latency_us);
+void recd_stats_record(recd_stats_thread_t *t, unsigned endpoint, int status, uint64_t latency_us);
 
 /* Process start (wall seconds) and uptime. */
 double recd_stats_start_time(void);

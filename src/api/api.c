@@ -13,8 +13,14 @@
 static _Atomic int ready;
 static recd_api_hooks_t hooks;
 
-void recd_api_set_ready(int r) { atomic_store(&ready, r); }
-int recd_api_is_ready(void) { return atomic_load(&ready); }
+void recd_api_set_ready(int r)
+{
+    atomic_store(&ready, r);
+}
+int recd_api_is_ready(void)
+{
+    return atomic_load(&ready);
+}
 
 static int h_healthz(recd_http_req_t *r, void *arg)
 {
@@ -81,8 +87,7 @@ static int flatten(recd_http_req_t *r, json_t *obj, const char *prefix, char ***
 {
     const char *name;
     json_t *v;
-    json_object_foreach(obj, name, v)
-    {
+    json_object_foreach (obj, name, v) {
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
         const recd_conf_key_t *k = recd_conf_key_find(path);
@@ -106,7 +111,8 @@ static int flatten(recd_http_req_t *r, json_t *obj, const char *prefix, char ***
         else if (k->type == RECD_CONF_T_BOOL && json_is_boolean(v))
             snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
         else if (k->type != RECD_CONF_T_INT && k->type != RECD_CONF_T_BOOL && json_is_string(v) &&
-                 json_string_length(v) < 4096 && strlen(json_string_value(v)) == json_string_length(v))
+                 json_string_length(v) < 4096 &&
+                 strlen(json_string_value(v)) == json_string_length(v))
             snprintf(val, sizeof val, "%s", json_string_value(v));
         else {
             recd_http_respond_error(r, 422, "invalid_config", path, "%s: expected %s", path,

@@ -28,27 +28,28 @@ static const recd_conf_key_t keys[] = {
      "worker threads, each with its own event loop; 0 = one per online core"},
     {"http.backlog", RECD_CONF_T_INT, OFF(http_backlog), 1, 65535, 511, NULL, NULL, 0,
      "listen(2) backlog per worker socket"},
-    {"http.max_header_bytes", RECD_CONF_T_INT, OFF(http_max_header_bytes), 256, MB, 16 * KB,
-     NULL, NULL, 1, "request line + headers larger than this get 431"},
+    {"http.max_header_bytes", RECD_CONF_T_INT, OFF(http_max_header_bytes), 256, MB, 16 * KB, NULL,
+     NULL, 1, "request line + headers larger than this get 431"},
     {"http.max_headers", RECD_CONF_T_INT, OFF(http_max_headers), 1, 256, 100, NULL, NULL, 1,
      "more header lines than this get 431"},
-    {"http.max_body_bytes", RECD_CONF_T_INT, OFF(http_max_body_bytes), 0, 1024LL * MB, MB,
-     NULL, NULL, 1, "request bodies larger than this get 413"},
-    {"http.read_timeout_ms", RECD_CONF_T_INT, OFF(http_read_timeout_ms), 10, 3600000, 30000,
-     NULL, NULL, 1, "longest silence while a request body is arriving (408)"},
-    {"http.write_timeout_ms", RECD_CONF_T_INT, OFF(http_write_timeout_ms), 10, 3600000, 30000,
-     NULL, NULL, 1, "longest stall while writing a response before the connection is dropped"},
-    {"http.header_deadline_ms", RECD_CONF_T_INT, OFF(http_header_deadline_ms), 10, 3600000,
-     10000, NULL, NULL, 1,
+    {"http.max_body_bytes", RECD_CONF_T_INT, OFF(http_max_body_bytes), 0, 1024LL * MB, MB, NULL,
+     NULL, 1, "request bodies larger than this get 413"},
+    {"http.read_timeout_ms", RECD_CONF_T_INT, OFF(http_read_timeout_ms), 10, 3600000, 30000, NULL,
+     NULL, 1, "longest silence while a request body is arriving (408)"},
+    {"http.write_timeout_ms", RECD_CONF_T_INT, OFF(http_write_timeout_ms), 10, 3600000, 30000, NULL,
+     NULL, 1, "longest stall while writing a response before the connection is dropped"},
+    {"http.header_deadline_ms", RECD_CONF_T_INT, OFF(http_header_deadline_ms), 10, 3600000, 10000,
+     NULL, NULL, 1,
      "absolute time from a request's first byte to the end of its headers (408; slowloris)"},
     {"http.keepalive_timeout_ms", RECD_CONF_T_INT, OFF(http_keepalive_timeout_ms), 0, 3600000,
-     60000, NULL, NULL, 1, "idle keep-alive connections are closed after this; 0 disables keep-alive"},
-    {"http.max_connections", RECD_CONF_T_INT, OFF(http_max_connections), 1, 1000000, 10000,
-     NULL, NULL, 1, "open connections across the public listener; past it 503 and close"},
-    {"http.max_inflight_per_worker", RECD_CONF_T_INT, OFF(http_max_inflight_per_worker), 1,
-     1000000, 1024, NULL, NULL, 1, "requests in progress per worker; past it 503 + Retry-After"},
-    {"http.max_json_depth", RECD_CONF_T_INT, OFF(http_max_json_depth), 1, 1000, 32, NULL, NULL,
-     1, "deepest array/object nesting accepted in JSON bodies"},
+     60000, NULL, NULL, 1,
+     "idle keep-alive connections are closed after this; 0 disables keep-alive"},
+    {"http.max_connections", RECD_CONF_T_INT, OFF(http_max_connections), 1, 1000000, 10000, NULL,
+     NULL, 1, "open connections across the public listener; past it 503 and close"},
+    {"http.max_inflight_per_worker", RECD_CONF_T_INT, OFF(http_max_inflight_per_worker), 1, 1000000,
+     1024, NULL, NULL, 1, "requests in progress per worker; past it 503 + Retry-After"},
+    {"http.max_json_depth", RECD_CONF_T_INT, OFF(http_max_json_depth), 1, 1000, 32, NULL, NULL, 1,
+     "deepest array/object nesting accepted in JSON bodies"},
     {"http.retry_after_s", RECD_CONF_T_INT, OFF(http_retry_after_s), 0, 3600, 1, NULL, NULL, 1,
      "Retry-After value sent with 503 and 429, seconds"},
     {"admin.listen", RECD_CONF_T_LISTEN, OFF(admin_listen), 0, 0, 0, "127.0.0.1:8081", NULL, 0,
@@ -69,8 +70,8 @@ static const recd_conf_key_t keys[] = {
      "log one line per request at info level"},
     {"data_dir", RECD_CONF_T_PATH, OFF(data_dir), 1, 0, 0, "/var/lib/recd", NULL, 0,
      "state: event log, user histories, trained models"},
-    {"models_dir", RECD_CONF_T_PATH, OFF(models_dir), 1, 0, 0, "/usr/local/share/recd/models",
-     NULL, 0, "model bundles, <models_dir>/<name>/<version>/"},
+    {"models_dir", RECD_CONF_T_PATH, OFF(models_dir), 1, 0, 0, "/usr/local/share/recd/models", NULL,
+     0, "model bundles, <models_dir>/<name>/<version>/"},
     {"shutdown_deadline_ms", RECD_CONF_T_INT, OFF(shutdown_deadline_ms), 0, 600000, 10000, NULL,
      NULL, 1, "on SIGTERM, in-flight requests get this long to finish"},
 };
@@ -124,8 +125,8 @@ static char *const *cstr_at(const recd_conf_t *c, const recd_conf_key_t *k)
 
 /* ---- errors ---------------------------------------------------------------- */
 
-__attribute__((format(printf, 2, 3))) static void adderr(recd_conf_errors_t *e,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void adderr(recd_conf_errors_t *e, const char *fmt,
+                                                         ...)
 {
     if (!e)
         return;
@@ -265,7 +266,8 @@ int recd_conf_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned 
     else if (strcmp(host, "localhost") == 0)
         a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        return recd_err_set(err, RECD_EINVAL, "'%s': bad IPv4 address (hostnames are not resolved)", s);
+        return recd_err_set(err, RECD_EINVAL, "'%s': bad IPv4 address (hostnames are not resolved)",
+                            s);
     a4->sin_family = AF_INET;
     a4->sin_port = htons((uint16_t)p);
     *sslen = sizeof *a4;
@@ -290,20 +292,17 @@ int recd_conf_listen_is_loopback(const struct sockaddr_storage *ss)
 static const char *type_name(recd_conf_type_t t)
 {
     switch (t) {
-    case RECD_CONF_T_INT:
-        return "an integer";
-    case RECD_CONF_T_BOOL:
-        return "a boolean";
-    default:
-        return "a string";
+    case RECD_CONF_T_INT: return "an integer";
+    case RECD_CONF_T_BOOL: return "a boolean";
+    default: return "a string";
     }
 }
 
 static int set_int(recd_conf_t *c, const recd_conf_key_t *k, long long v, recd_conf_errors_t *e)
 {
     if (v < k->min || v > k->max) {
-        adderr(e, "%s: must be %lld..%lld, got %lld", k->path, (long long)k->min,
-               (long long)k->max, v);
+        adderr(e, "%s: must be %lld..%lld, got %lld", k->path, (long long)k->min, (long long)k->max,
+               v);
         return 1;
     }
     *int_at(c, k) = v;
@@ -399,8 +398,7 @@ static int walk(recd_conf_t *c, json_t *obj, const char *prefix, recd_conf_error
     int nerr = 0;
     const char *name;
     json_t *v;
-    json_object_foreach(obj, name, v)
-    {
+    json_object_foreach (obj, name, v) {
         char path[256];
         int n = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
         if (n < 0 || (size_t)n >= sizeof path) {
@@ -543,6 +541,28 @@ int recd_conf_apply_set(recd_conf_t *c, const char *kv, recd_conf_errors_t *errs
     return set_str(c, k, v, errs);
 }
 
+static unsigned port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+                                    : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static int is_any(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
 int recd_conf_validate(const recd_conf_t *c, recd_conf_errors_t *errs)
 {
     int n = 0;
@@ -566,9 +586,13 @@ int recd_conf_validate(const recd_conf_t *c, recd_conf_errors_t *errs)
                        c->admin_listen);
                 n++;
             }
-            if (recd_conf_parse_listen(c->http_listen, &p, &pl, NULL) == 0 && al == pl &&
-                memcmp(&a, &p, al) == 0 && ((struct sockaddr_in *)&a)->sin_port != 0) {
-                adderr(errs, "admin.listen: same address as http.listen (%s)", c->http_listen);
+            /* Same port and family with equal or wildcard addresses: with
+             * SO_REUSEPORT both binds could succeed and split traffic. */
+            if (recd_conf_parse_listen(c->http_listen, &p, &pl, NULL) == 0 &&
+                a.ss_family == p.ss_family && port_of(&a) != 0 && port_of(&a) == port_of(&p) &&
+                (same_host(&a, &p) || is_any(&a) || is_any(&p))) {
+                adderr(errs, "admin.listen: %s overlaps http.listen (%s)", c->admin_listen,
+                       c->http_listen);
                 n++;
             }
         }

@@ -3,7 +3,10 @@
 
 #include "buildinfo.h"
 
-const char *recd_build_git(void) { return RECD_BUILD_GIT; }
+const char *recd_build_git(void)
+{
+    return RECD_BUILD_GIT;
+}
 
 const char *recd_build_compiler(void)
 {

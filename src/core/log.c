@@ -27,8 +27,14 @@ const char *recd_log_level_name(recd_log_level_t level)
     return (unsigned)level < 4 ? level_names[level] : "?";
 }
 
-void recd_log_set_level(recd_log_level_t level) { atomic_store(&log_level, (int)level); }
-recd_log_level_t recd_log_get_level(void) { return (recd_log_level_t)atomic_load(&log_level); }
+void recd_log_set_level(recd_log_level_t level)
+{
+    atomic_store(&log_level, (int)level);
+}
+recd_log_level_t recd_log_get_level(void)
+{
+    return (recd_log_level_t)atomic_load(&log_level);
+}
 
 int recd_log_open(const char *path, recd_err_t *err)
 {
@@ -43,8 +49,7 @@ int recd_log_open(const char *path, recd_err_t *err)
     }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
-        return recd_err_set(err, RECD_EIO, "log.file: cannot open '%s': %s", path,
-                            strerror(errno));
+        return recd_err_set(err, RECD_EIO, "log.file: cannot open '%s': %s", path, strerror(errno));
     if (cur == 2) {
         atomic_store(&log_fd, fd);
         return 0;
@@ -70,8 +75,8 @@ void recd_log_vwrite(recd_log_level_t level, const char *rid, const char *fmt, v
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000, recd_log_level_name(level));
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000, recd_log_level_name(level));
     if (rid && *rid)
         n += snprintf(line + n, sizeof line - (size_t)n, "[%s] ", rid);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -10,7 +10,10 @@ uint64_t recd_time_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t recd_time_mono_us(void) { return recd_time_mono_ns() / 1000u; }
+uint64_t recd_time_mono_us(void)
+{
+    return recd_time_mono_ns() / 1000u;
+}
 
 double recd_time_wall(void)
 {

@@ -64,7 +64,9 @@ uint64_t recd_http_deadline_left_ms(uint64_t start_us, uint64_t now_us, int64_t 
 {
     if (deadline_ms <= 0)
         return 0;
-    uint64_t end = start_us + (uint64_t)deadline_ms * 1000u;
+    uint64_t span =
+        (uint64_t)deadline_ms > UINT64_MAX / 1000u ? UINT64_MAX : (uint64_t)deadline_ms * 1000u;
+    uint64_t end = start_us > UINT64_MAX - span ? UINT64_MAX : start_us + span;
     if (now_us >= end)
         return 0;
     return (end - now_us + 999u) / 1000u;

@@ -11,17 +11,16 @@
 #include "recd/http.h"
 
 static const unsigned char tchar_tab[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-    ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
-    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
-    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
-    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
-    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 static int fail(recd_http_perr_t *e, int status, const char *code, const char *field,
@@ -60,8 +59,8 @@ static const struct {
     const char *name;
     int m;
 } methods[] = {
-    {"GET", RECD_HTTP_GET},         {"HEAD", RECD_HTTP_HEAD},     {"POST", RECD_HTTP_POST},
-    {"PUT", RECD_HTTP_PUT},         {"DELETE", RECD_HTTP_DELETE}, {"OPTIONS", RECD_HTTP_OPTIONS},
+    {"GET", RECD_HTTP_GET},     {"HEAD", RECD_HTTP_HEAD},     {"POST", RECD_HTTP_POST},
+    {"PUT", RECD_HTTP_PUT},     {"DELETE", RECD_HTTP_DELETE}, {"OPTIONS", RECD_HTTP_OPTIONS},
     {"PATCH", RECD_HTTP_PATCH},
 };
 
@@ -197,7 +196,8 @@ static int derive(recd_http_head_t *h, const recd_http_limits_t *lim, recd_http_
         }
     }
     if (h->minor >= 1 && hosts != 1)
-        return bad(e, "header:Host", hosts ? "more than one Host header" : "HTTP/1.1 request without Host");
+        return bad(e, "header:Host",
+                   hosts ? "more than one Host header" : "HTTP/1.1 request without Host");
     if (h->minor == 0 && hosts > 1)
         return bad(e, "header:Host", "more than one Host header");
     if (te_seen) {
@@ -207,12 +207,14 @@ static int derive(recd_http_head_t *h, const recd_http_limits_t *lim, recd_http_
             return bad(e, "header:Transfer-Encoding",
                        "Transfer-Encoding together with Content-Length");
         if (te_seen != 1 || !te_ok)
-            return bad(e, "header:Transfer-Encoding", "only \"Transfer-Encoding: chunked\" is supported");
+            return bad(e, "header:Transfer-Encoding",
+                       "only \"Transfer-Encoding: chunked\" is supported");
         h->chunked = 1;
     }
     if (h->content_length > lim->max_body_bytes) {
         char msg[96];
-        snprintf(msg, sizeof msg, "request body exceeds %lld bytes", (long long)lim->max_body_bytes);
+        snprintf(msg, sizeof msg, "request body exceeds %lld bytes",
+                 (long long)lim->max_body_bytes);
         return fail(e, 413, "body_too_large", "body", msg);
     }
     return 0;
@@ -233,7 +235,7 @@ int recd_http_parse_head(const char *buf, size_t len, const recd_http_limits_t *
         pos += 2;
     int line_no = 0;
     size_t max_headers = lim->max_headers < RECD_HTTP_MAX_HEADERS_HARD ? lim->max_headers
-                                                                        : RECD_HTTP_MAX_HEADERS_HARD;
+                                                                       : RECD_HTTP_MAX_HEADERS_HARD;
     for (;;) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t line_end = nl ? (size_t)(nl - buf) : len;
@@ -307,8 +309,19 @@ const char *recd_http_head_get(const recd_http_head_t *h, const char *name, size
 
 /* ---- chunked bodies --------------------------------------------------------- */
 
-enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER_START,
-       CH_TRAILER_LINE, CH_TRAILER_LF, CH_END_LF, CH_DONE };
+enum {
+    CH_SIZE,
+    CH_EXT,
+    CH_SIZE_LF,
+    CH_DATA,
+    CH_DATA_CR,
+    CH_DATA_LF,
+    CH_TRAILER_START,
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF,
+    CH_END_LF,
+    CH_DONE
+};
 
 #define CH_MAX_LINE 1024 /* size line incl. extensions */
 
@@ -472,9 +485,7 @@ int recd_http_chunked_feed(recd_http_chunked_t *c, const char *in, size_t len, s
             i++;
             rc = 1;
             break;
-        default:
-            rc = 1;
-            break;
+        default: rc = 1; break;
         }
     }
     *consumed = i;

@@ -38,12 +38,12 @@ enum { C_IDLE, C_HEAD, C_BODY, C_HANDLER, C_WRITING, C_CLOSING, C_LINGER };
 #define MAX_PARAMS 8
 
 struct recd_http_req {
-    conn_t *c;             /* NULL when the connection died while async */
+    conn_t *c; /* NULL when the connection died while async */
     worker_t *w;
     recd_arena_t arena;
     recd_http_head_t head; /* pointers into head_buf */
     char *head_buf;
-    char *path;            /* NUL-terminated copy of the path */
+    char *path; /* NUL-terminated copy of the path */
     char *body;
     size_t body_len, body_cap;
     recd_http_chunked_t chunk;
@@ -70,10 +70,10 @@ struct conn {
     unsigned nreq;
     int close_after; /* close once the output is flushed */
     int peer_eof;
-    size_t scanned;  /* head bytes already searched for '\n' */
+    size_t scanned; /* head bytes already searched for '\n' */
     struct event *deadline_ev;
     recd_http_req_t *req;
-    size_t read_hw;  /* read high-water mark in force, bytes */
+    size_t read_hw; /* read high-water mark in force, bytes */
     char peer[64];
 };
 
@@ -153,9 +153,11 @@ size_t recd_http_error_body(char *buf, size_t cap, const char *code, const char 
     json_t *o = err ? json_pack("{s:o}", "error", err) : NULL;
     size_t n = o ? json_dumpb(o, buf, cap, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
     json_decref(o);
-    if (n == 0 || n > cap) {
-        n = (size_t)snprintf(buf, cap, "{\"error\":{\"code\":\"%s\",\"message\":\"\",\"field\":null}}",
-                             code);
+    if (n > 0 && n < cap) {
+        buf[n] = '\0';
+    } else {
+        n = (size_t)snprintf(buf, cap,
+                             "{\"error\":{\"code\":\"%s\",\"message\":\"\",\"field\":null}}", code);
         if (n >= cap)
             n = cap ? cap - 1 : 0;
     }
@@ -250,8 +252,8 @@ static void write_response(conn_t *c, recd_http_req_t *r, int status, const char
 
 /* Answer a request-level failure that happens before (or instead of) a
  * handler: parse errors, limits, timeouts. Always closes afterwards. */
-static void conn_fail(conn_t *c, int status, const char *code, const char *field,
-                      const char *msg, const char *extra_line)
+static void conn_fail(conn_t *c, int status, const char *code, const char *field, const char *msg,
+                      const char *extra_line)
 {
     char body[512];
     size_t n = recd_http_error_body(body, sizeof body, code, field, msg);
@@ -330,12 +332,30 @@ static void req_free(recd_http_req_t *r)
     free(r);
 }
 
-int recd_http_req_method(const recd_http_req_t *r) { return r->head.method; }
-const char *recd_http_req_path(const recd_http_req_t *r) { return r->path; }
-const char *recd_http_req_id(const recd_http_req_t *r) { return r->id; }
-int recd_http_req_is_admin(const recd_http_req_t *r) { return r->w->is_admin; }
-unsigned recd_http_req_worker(const recd_http_req_t *r) { return r->w->idx; }
-recd_arena_t *recd_http_req_arena(recd_http_req_t *r) { return &r->arena; }
+int recd_http_req_method(const recd_http_req_t *r)
+{
+    return r->head.method;
+}
+const char *recd_http_req_path(const recd_http_req_t *r)
+{
+    return r->path;
+}
+const char *recd_http_req_id(const recd_http_req_t *r)
+{
+    return r->id;
+}
+int recd_http_req_is_admin(const recd_http_req_t *r)
+{
+    return r->w->is_admin;
+}
+unsigned recd_http_req_worker(const recd_http_req_t *r)
+{
+    return r->w->idx;
+}
+recd_arena_t *recd_http_req_arena(recd_http_req_t *r)
+{
+    return &r->arena;
+}
 
 const char *recd_http_req_body(const recd_http_req_t *r, size_t *len)
 {
@@ -364,8 +384,7 @@ static char *pct_decode(recd_arena_t *a, const char *s, size_t n, int plus_space
         return NULL;
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexdig(s[i + 1]) >= 0 &&
-            hexdig(s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < n && hexdig(s[i + 1]) >= 0 && hexdig(s[i + 2]) >= 0) {
             o[j++] = (char)(hexdig(s[i + 1]) * 16 + hexdig(s[i + 2]));
             i += 2;
         } else if (plus_space && s[i] == '+') {
@@ -429,11 +448,10 @@ static void access_log(recd_http_req_t *r, int status, size_t len)
 {
     if (!conf()->log_access)
         return;
-    recd_log_write(RECD_LOG_INFO, r->id, "%s %.*s %.*s %d %lluus %zuB",
-                   r->c ? r->c->peer : "-", (int)r->head.method_len, r->head.method_str,
-                   (int)r->head.target_len > 512 ? 512 : (int)r->head.target_len,
-                   r->head.target, status,
-                   (unsigned long long)(recd_time_mono_us() - r->t_start_us), len);
+    recd_log_write(RECD_LOG_INFO, r->id, "%s %.*s %.*s %d %lluus %zuB", r->c ? r->c->peer : "-",
+                   (int)r->head.method_len, r->head.method_str,
+                   (int)r->head.target_len > 512 ? 512 : (int)r->head.target_len, r->head.target,
+                   status, (unsigned long long)(recd_time_mono_us() - r->t_start_us), len);
 }
 
 void recd_http_respond(recd_http_req_t *r, int status, const char *ctype, const char *body,
@@ -518,8 +536,9 @@ json_t *recd_http_req_json(recd_http_req_t *r)
     json_error_t e;
     json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
-        recd_http_respond_error(r, 400, "bad_json", "body", "malformed JSON at line %d, column %d: %s",
-                                e.line, e.column, e.text);
+        recd_http_respond_error(r, 400, "bad_json", "body",
+                                "malformed JSON at line %d, column %d: %s", e.line, e.column,
+                                e.text);
         return NULL;
     }
     return j;
@@ -579,7 +598,8 @@ static void allow_list(const recd_http_server_t *s, const worker_t *w, const cha
     int mask = 0;
     for (size_t i = 0; i < s->nroutes; i++)
         if (route_visible(&s->routes[i], w) && route_match(s->routes[i].pattern, path, NULL))
-            mask |= s->routes[i].methods | ((s->routes[i].methods & RECD_HTTP_GET) ? RECD_HTTP_HEAD : 0);
+            mask |= s->routes[i].methods |
+                    ((s->routes[i].methods & RECD_HTTP_GET) ? RECD_HTTP_HEAD : 0);
     buf[0] = '\0';
     for (int b = 0; b < 7; b++) {
         if (!(mask & (1 << b)))
@@ -633,7 +653,8 @@ static void dispatch(conn_t *c)
         snprintf(line, sizeof line, "%s", allow);
         recd_http_resp_header(r, "Allow", line);
         for (size_t i = 0; i < s->nroutes; i++)
-            if (route_visible(&s->routes[i], c->w) && route_match(s->routes[i].pattern, r->path, NULL)) {
+            if (route_visible(&s->routes[i], c->w) &&
+                route_match(s->routes[i].pattern, r->path, NULL)) {
                 r->stats_ep = s->routes[i].stats_id;
                 break;
             }
@@ -806,7 +827,8 @@ static void conn_process(conn_t *c)
             if (!data)
                 return;
             /* parse only when a new line ended or the limit is crossed */
-            if (!memchr(data + c->scanned, '\n', want - c->scanned) && want <= lim.max_header_bytes) {
+            if (!memchr(data + c->scanned, '\n', want - c->scanned) &&
+                want <= lim.max_header_bytes) {
                 c->scanned = want;
                 return;
             }
@@ -905,7 +927,9 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
     }
     set_read_timeout(c, conf()->http_keepalive_timeout_ms);
     conn_process(c); /* pipelined bytes already buffered */
-    if (c->peer_eof && c->state == C_IDLE)
+    /* the peer has half-closed: nothing more will complete a partial
+     * request, and no second EOF event will come */
+    if (c->peer_eof && (c->state == C_IDLE || c->state == C_HEAD || c->state == C_BODY))
         conn_free(c);
 }
 
@@ -930,7 +954,8 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         if ((what & BEV_EVENT_READING) && c->state == C_BODY) {
-            conn_fail(c, 408, "request_timeout", "body", "request body stalled past http.read_timeout_ms", NULL);
+            conn_fail(c, 408, "request_timeout", "body",
+                      "request body stalled past http.read_timeout_ms", NULL);
             return;
         }
         conn_free(c); /* idle keep-alive or a stalled writer */
@@ -966,8 +991,8 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accepting ------------------------------------------------------------------------ */
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     worker_t *w = arg;
     (void)l;
@@ -1032,8 +1057,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->state = C_IDLE;
     if (c->is_public && !recd_http_conn_admit(open, conf()->http_max_connections)) {
         recd_stats_add(&w->st->conns_rejected, 1);
-        conn_fail(c, 503, "too_many_connections", NULL, "connection limit reached (http.max_connections)",
-                  NULL);
+        conn_fail(c, 503, "too_many_connections", NULL,
+                  "connection limit reached (http.max_connections)", NULL);
         return;
     }
     /* a connection that never sends a byte is idle, not slow: it gets the

@@ -5,8 +5,7 @@
 #include <math.h>
 
 const double recd_prom_bounds_s[RECD_PROM_NBUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-    0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 };
 
 /* The same bounds in microseconds, so the hot path compares integers. */

@@ -45,9 +45,18 @@ void recd_stats_shutdown(void)
     nsections = 0;
 }
 
-unsigned recd_stats_nthreads(void) { return nthreads; }
-void recd_stats_set_workers(unsigned n) { nworkers = n; }
-recd_stats_thread_t *recd_stats_thread(unsigned i) { return i < nthreads ? &threads[i] : NULL; }
+unsigned recd_stats_nthreads(void)
+{
+    return nthreads;
+}
+void recd_stats_set_workers(unsigned n)
+{
+    nworkers = n;
+}
+recd_stats_thread_t *recd_stats_thread(unsigned i)
+{
+    return i < nthreads ? &threads[i] : NULL;
+}
 
 int recd_stats_endpoint_register(const char *name)
 {
@@ -60,8 +69,14 @@ int recd_stats_endpoint_register(const char *name)
     return (int)nendpoints++;
 }
 
-unsigned recd_stats_endpoint_count(void) { return nendpoints; }
-const char *recd_stats_endpoint_name(unsigned i) { return i < nendpoints ? ep_names[i] : NULL; }
+unsigned recd_stats_endpoint_count(void)
+{
+    return nendpoints;
+}
+const char *recd_stats_endpoint_name(unsigned i)
+{
+    return i < nendpoints ? ep_names[i] : NULL;
+}
 
 void recd_stats_record(recd_stats_thread_t *t, unsigned ep, int status, uint64_t latency_us)
 {
@@ -74,8 +89,14 @@ void recd_stats_record(recd_stats_thread_t *t, unsigned ep, int status, uint64_t
     recd_hist_record(&t->ep[ep].latency, latency_us);
 }
 
-double recd_stats_start_time(void) { return start_wall; }
-double recd_stats_uptime_s(void) { return (double)(recd_time_mono_us() - start_mono_us) / 1e6; }
+double recd_stats_start_time(void)
+{
+    return start_wall;
+}
+double recd_stats_uptime_s(void)
+{
+    return (double)(recd_time_mono_us() - start_mono_us) / 1e6;
+}
 
 int recd_stats_add_section(const recd_stats_section_t *s)
 {
@@ -142,27 +163,28 @@ char *recd_stats_render_json(void)
     json_object_set_new(o, "inflight", json_integer((json_int_t)t.inflight));
     json_object_set_new(o, "rejected_busy", json_integer((json_int_t)t.rejected_busy));
     json_object_set_new(o, "tls_handshake_failures", json_integer((json_int_t)t.tls_fail));
-    json_object_set_new(o, "bytes", json_pack("{s:I,s:I}", "in", (json_int_t)t.bytes_in, "out",
-                                              (json_int_t)t.bytes_out));
+    json_object_set_new(
+        o, "bytes",
+        json_pack("{s:I,s:I}", "in", (json_int_t)t.bytes_in, "out", (json_int_t)t.bytes_out));
     json_t *eps = json_object();
     recd_hist_snap_t *snap = malloc(sizeof *snap);
     for (unsigned e = 0; snap && e < nendpoints; e++) {
         uint64_t bc[6];
         sum_endpoint(e, bc, snap);
         uint64_t total = bc[1] + bc[2] + bc[3] + bc[4] + bc[5];
-        json_t *req = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)total, "1xx",
-                                (json_int_t)bc[1], "2xx", (json_int_t)bc[2], "3xx",
-                                (json_int_t)bc[3], "4xx", (json_int_t)bc[4], "5xx",
-                                (json_int_t)bc[5]);
-        json_t *lat = json_pack(
-            "{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)snap->count, "mean",
-            snap->count ? (double)snap->sum_us / (double)snap->count : 0.0, "p50",
-            (json_int_t)recd_hist_quantile(snap, 0.5), "p90",
-            (json_int_t)recd_hist_quantile(snap, 0.9), "p99",
-            (json_int_t)recd_hist_quantile(snap, 0.99), "p999",
-            (json_int_t)recd_hist_quantile(snap, 0.999), "max", (json_int_t)snap->max_us);
-        json_object_set_new(eps, ep_names[e], json_pack("{s:o,s:o}", "requests", req,
-                                                        "latency_us", lat));
+        json_t *req =
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)total, "1xx",
+                      (json_int_t)bc[1], "2xx", (json_int_t)bc[2], "3xx", (json_int_t)bc[3], "4xx",
+                      (json_int_t)bc[4], "5xx", (json_int_t)bc[5]);
+        json_t *lat =
+            json_pack("{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)snap->count, "mean",
+                      snap->count ? (double)snap->sum_us / (double)snap->count : 0.0, "p50",
+                      (json_int_t)recd_hist_quantile(snap, 0.5), "p90",
+                      (json_int_t)recd_hist_quantile(snap, 0.9), "p99",
+                      (json_int_t)recd_hist_quantile(snap, 0.99), "p999",
+                      (json_int_t)recd_hist_quantile(snap, 0.999), "max", (json_int_t)snap->max_us);
+        json_object_set_new(eps, ep_names[e],
+                            json_pack("{s:o,s:o}", "requests", req, "latency_us", lat));
     }
     free(snap);
     json_object_set_new(o, "endpoints", eps);
@@ -254,7 +276,8 @@ char *recd_stats_render_prometheus(void)
         for (unsigned e = 0; e < nendpoints; e++)
             sum_endpoint(e, bc[e], &snaps[e]);
         static const char *const cls[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
-        FAM("recd_http_requests_total", "counter", "Requests answered, by endpoint and status class.");
+        FAM("recd_http_requests_total", "counter",
+            "Requests answered, by endpoint and status class.");
         for (unsigned e = 0; e < nendpoints; e++)
             for (int c = 1; c <= 5; c++)
                 P("recd_http_requests_total{endpoint=\"%s\",class=\"%s\"} %llu\n", ep_names[e],

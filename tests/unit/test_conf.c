@@ -132,9 +132,7 @@ static void test_table_sane(void **state)
             assert_true(k->def_int <= k->max);
             assert_true(k->offset % sizeof(int64_t) == 0);
             break;
-        case RECD_CONF_T_BOOL:
-            assert_true(k->def_int == 0 || k->def_int == 1);
-            break;
+        case RECD_CONF_T_BOOL: assert_true(k->def_int == 0 || k->def_int == 1); break;
         case RECD_CONF_T_ENUM: {
             assert_non_null(k->enum_values);
             assert_non_null(k->def_str);
@@ -544,8 +542,8 @@ static void test_apply_set(void **state)
     assert_int_equal(e.n, 0);
 
     static const char *const bad[] = {
-        "http.workers=abc", "http.workers=", "http.workers=4x", "http.workers=0x10",
-        "http.workers=1.5", "http.workers= 4", "http.workers=-", "http.workers=+",
+        "http.workers=abc", "http.workers=",   "http.workers=4x", "http.workers=0x10",
+        "http.workers=1.5", "http.workers= 4", "http.workers=-",  "http.workers=+",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (recd_conf_apply_set(c, bad[i], &e) != 1)
@@ -615,8 +613,8 @@ static void test_booleans(void **state)
         assert_int_equal(recd_conf_apply_set(c, kv, &e), 0);
         assert_int_equal(c->log_access, ok[i].want);
     }
-    static const char *const bad[] = {"log.access=yes", "log.access=2", "log.access=",
-                                      "log.access=TRUEX", "log.access=-1"};
+    static const char *const bad[] = {"log.access=yes", "log.access=2",
+                                      "log.access=", "log.access=TRUEX", "log.access=-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(recd_conf_apply_set(c, bad[i], &e), 1);
         assert_true(errs_have(&e, "log.access", NULL));
@@ -696,6 +694,21 @@ static void test_validate(void **state)
     assert_true(recd_conf_validate(c, &e) >= 1);
     assert_true(errs_have(&e, "listen", NULL));
     recd_conf_errors_free(&e);
+    recd_conf_free(c);
+
+    /* a wildcard public address overlaps a loopback admin on the same port
+     * (SO_REUSEPORT would let both bind); different ports do not */
+    c = recd_conf_new_defaults();
+    assert_int_equal(recd_conf_apply_set(c, "http.listen=0.0.0.0:9006", &e), 0);
+    assert_int_equal(recd_conf_apply_set(c, "admin.listen=127.0.0.1:9006", &e), 0);
+    assert_true(recd_conf_validate(c, &e) >= 1);
+    assert_true(errs_have(&e, "admin.listen", NULL));
+    recd_conf_errors_free(&e);
+    assert_int_equal(recd_conf_apply_set(c, "admin.listen=127.0.0.1:9007", &e), 0);
+    assert_int_equal(recd_conf_validate(c, &e), 0);
+    /* two different specific hosts on one port are distinct sockets */
+    assert_int_equal(recd_conf_apply_set(c, "http.listen=127.0.0.2:9007", &e), 0);
+    assert_int_equal(recd_conf_validate(c, &e), 0);
     recd_conf_free(c);
 }
 
@@ -905,9 +918,9 @@ static void test_parse_listen(void **state)
     assert_false(recd_conf_listen_is_loopback(&ss));
 
     static const char *const bad[] = {
-        "127.0.0.1", "127.0.0.1:99999", "[::1", "host:abc", "", "127.0.0.1:",
-        "127.0.0.1:-1", "127.0.0.1:65536", "[::1]", "[::1]8080", ":", "256.0.0.1:80",
-        "127.0.0.1:80x", "127.0.0.1:+80", "[zz::1]:80", "127.0.0.1: 80",
+        "127.0.0.1",     "127.0.0.1:99999", "[::1",       "host:abc",      "",  "127.0.0.1:",
+        "127.0.0.1:-1",  "127.0.0.1:65536", "[::1]",      "[::1]8080",     ":", "256.0.0.1:80",
+        "127.0.0.1:80x", "127.0.0.1:+80",   "[zz::1]:80", "127.0.0.1: 80",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
@@ -985,7 +998,8 @@ static void test_dump_json(void **state)
     recd_conf_free(c);
 }
 
-/* ---- publish / current ------------------------------------------------------------------------ */
+/* ---- publish / current ------------------------------------------------------------------------
+ */
 
 static void test_publish_current(void **state)
 {
@@ -1007,26 +1021,16 @@ static void test_publish_current(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table_sane),
-        cmocka_unit_test(test_table_covers_struct),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_apply_json_nested),
-        cmocka_unit_test(test_apply_json_partial),
-        cmocka_unit_test(test_int_bounds_all_keys),
-        cmocka_unit_test(test_specific_bounds),
-        cmocka_unit_test(test_wrong_types),
-        cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_malformed_json),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_apply_set),
-        cmocka_unit_test(test_booleans),
-        cmocka_unit_test(test_enum_json),
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_load),
-        cmocka_unit_test(test_merge_reload),
-        cmocka_unit_test(test_parse_listen),
-        cmocka_unit_test(test_dump_json),
-        cmocka_unit_test(test_publish_current),
+        cmocka_unit_test(test_table_sane),         cmocka_unit_test(test_table_covers_struct),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_apply_json_nested),
+        cmocka_unit_test(test_apply_json_partial), cmocka_unit_test(test_int_bounds_all_keys),
+        cmocka_unit_test(test_specific_bounds),    cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_unknown_keys),       cmocka_unit_test(test_malformed_json),
+        cmocka_unit_test(test_duplicate_keys),     cmocka_unit_test(test_apply_set),
+        cmocka_unit_test(test_booleans),           cmocka_unit_test(test_enum_json),
+        cmocka_unit_test(test_validate),           cmocka_unit_test(test_load),
+        cmocka_unit_test(test_merge_reload),       cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_dump_json),          cmocka_unit_test(test_publish_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

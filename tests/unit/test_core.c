@@ -132,8 +132,12 @@ static void test_reqid_valid(void **state)
     assert_false(recd_reqid_valid("a b", 3));
     assert_false(recd_reqid_valid("a\"b", 3));
     assert_false(recd_reqid_valid("a\\b", 3));
-    assert_false(recd_reqid_valid("a\x7f" "b", 3));
-    assert_false(recd_reqid_valid("a\x80" "b", 3));
+    assert_false(recd_reqid_valid("a\x7f"
+                                  "b",
+                                  3));
+    assert_false(recd_reqid_valid("a\x80"
+                                  "b",
+                                  3));
     assert_false(recd_reqid_valid("\xff", 1));
     assert_false(recd_reqid_valid("a\tb", 3));
     assert_false(recd_reqid_valid("a\x01", 2));
@@ -304,8 +308,7 @@ static void test_err_set(void **state)
 static void test_log_level_names(void **state)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
-    static const int levels[] = {RECD_LOG_DEBUG, RECD_LOG_INFO, RECD_LOG_WARN,
-                                 RECD_LOG_ERROR};
+    static const int levels[] = {RECD_LOG_DEBUG, RECD_LOG_INFO, RECD_LOG_WARN, RECD_LOG_ERROR};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(recd_log_level_parse(names[i]), levels[i]);
         assert_string_equal(recd_log_level_name((recd_log_level_t)levels[i]), names[i]);

@@ -35,8 +35,21 @@ static void test_content_length(void **state)
         assert_true(v == ok[i].v);
     }
     static const char *const bad[] = {
-        "",    "-1",  "+1",  " 1", "1 ", "1e3", "9223372036854775808", "99999999999999999999",
-        "0x1", "1,2", "1.0", "\t1", "a",  "18446744073709551616", "1\r",
+        "",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "1e3",
+        "9223372036854775808",
+        "99999999999999999999",
+        "0x1",
+        "1,2",
+        "1.0",
+        "\t1",
+        "a",
+        "18446744073709551616",
+        "1\r",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v = 0;
@@ -70,8 +83,8 @@ static void test_chunk_size(void **state)
         assert_true(v == ok[i].v);
     }
     static const char *const bad[] = {
-        "", "g", "-1", "10000000000000000", "8000000000000000", "ffffffffffffffff",
-        " a", "a ", "0x10", "+1",
+        "",   "g",    "-1", "10000000000000000", "8000000000000000", "ffffffffffffffff", " a",
+        "a ", "0x10", "+1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t v = 0;
@@ -143,7 +156,10 @@ static void test_deadline_left(void **state)
 
 /* ---- JSON depth ---------------------------------------------------------------------------- */
 
-static int depth(const char *s, int limit) { return recd_json_depth(s, strlen(s), limit); }
+static int depth(const char *s, int limit)
+{
+    return recd_json_depth(s, strlen(s), limit);
+}
 
 static void test_json_depth(void **state)
 {
@@ -153,9 +169,9 @@ static void test_json_depth(void **state)
     assert_int_equal(depth("[{\"a\":[1,{\"b\":2}]},[]]", 32), 4);
     assert_int_equal(depth("[[],[],[[]]]", 32), 3);
     assert_int_equal(depth("\"[[[\"", 32), 0);
-    assert_int_equal(depth("{\"a\\\"[[\": 1}", 32), 1);   /* escaped quote in string */
-    assert_int_equal(depth("{\"a\\\\\": [1]}", 32), 2);    /* escaped backslash ends */
-    assert_int_equal(depth("[\"\\\\\\\"]]]\"]", 32), 1);   /* \\ then \" inside string */
+    assert_int_equal(depth("{\"a\\\"[[\": 1}", 32), 1);  /* escaped quote in string */
+    assert_int_equal(depth("{\"a\\\\\": [1]}", 32), 2);  /* escaped backslash ends */
+    assert_int_equal(depth("[\"\\\\\\\"]]]\"]", 32), 1); /* \\ then \" inside string */
     assert_int_equal(depth("{\"}\": {\"]\": 1}}", 32), 2);
     assert_int_equal(depth("1", 32), 0);
     assert_int_equal(depth("true", 32), 0);
@@ -183,8 +199,8 @@ static void test_json_depth(void **state)
 
 static recd_http_limits_t lim_default(void)
 {
-    recd_http_limits_t l = {.max_header_bytes = 16384, .max_headers = 100,
-                            .max_body_bytes = 1048576};
+    recd_http_limits_t l = {
+        .max_header_bytes = 16384, .max_headers = 100, .max_body_bytes = 1048576};
     return l;
 }
 
@@ -272,12 +288,10 @@ static void test_head_methods(void **state)
         const char *m;
         int v;
     } ms[] = {
-        {"GET", RECD_HTTP_GET},         {"HEAD", RECD_HTTP_HEAD},
-        {"POST", RECD_HTTP_POST},       {"PUT", RECD_HTTP_PUT},
-        {"DELETE", RECD_HTTP_DELETE},   {"OPTIONS", RECD_HTTP_OPTIONS},
-        {"PATCH", RECD_HTTP_PATCH},     {"FOO", RECD_HTTP_OTHER},
-        {"get", RECD_HTTP_OTHER},       {"GETX", RECD_HTTP_OTHER},
-        {"M-SEARCH", RECD_HTTP_OTHER},  {"GE", RECD_HTTP_OTHER},
+        {"GET", RECD_HTTP_GET},     {"HEAD", RECD_HTTP_HEAD},      {"POST", RECD_HTTP_POST},
+        {"PUT", RECD_HTTP_PUT},     {"DELETE", RECD_HTTP_DELETE},  {"OPTIONS", RECD_HTTP_OPTIONS},
+        {"PATCH", RECD_HTTP_PATCH}, {"FOO", RECD_HTTP_OTHER},      {"get", RECD_HTTP_OTHER},
+        {"GETX", RECD_HTTP_OTHER},  {"M-SEARCH", RECD_HTTP_OTHER}, {"GE", RECD_HTTP_OTHER},
     };
     char buf[256];
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
@@ -470,7 +484,9 @@ static void test_head_rejections(void **state)
         {"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400, "bad_request", NULL},
         {"GET / HTTP/1.1\r\nHost: a\r\n: empty-name\r\n\r\n", 400, "bad_request", NULL},
         {"GET / HTTP/1.1\r\nHost: a\r\nX(y): z\r\n\r\n", 400, "bad_request", NULL},
-        {"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01" "c\r\n\r\n", 400, "bad_request", NULL},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01"
+         "c\r\n\r\n",
+         400, "bad_request", NULL},
         {"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x7f\r\n\r\n", 400, "bad_request", NULL},
         {"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n", 400, "bad_request", NULL},
         {"GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n", 400, "bad_request", NULL},
@@ -611,8 +627,7 @@ typedef struct chunk_result {
 
 /* Feed `in` with at most `step` new bytes per call, keeping unconsumed bytes
  * like a connection's input buffer does. */
-static void chunk_run(const char *in, size_t len, size_t step, int64_t max,
-                      chunk_result_t *r)
+static void chunk_run(const char *in, size_t len, size_t step, int64_t max, chunk_result_t *r)
 {
     recd_http_chunked_t c;
     recd_http_chunked_init(&c);
@@ -623,8 +638,8 @@ static void chunk_run(const char *in, size_t len, size_t step, int64_t max,
     for (int iter = 0; iter < 100000; iter++) {
         avail = avail + step > len ? len : avail + step;
         size_t used = 0;
-        r->rc = recd_http_chunked_feed(&c, in + off, avail - off, &used, r->out,
-                                       sizeof r->out, &r->out_len, &l, &r->e);
+        r->rc = recd_http_chunked_feed(&c, in + off, avail - off, &used, r->out, sizeof r->out,
+                                       &r->out_len, &l, &r->e);
         assert_true(used <= avail - off);
         off += used;
         if (r->rc != 0)
@@ -728,24 +743,15 @@ static void test_chunked_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_content_length),
-        cmocka_unit_test(test_chunk_size),
-        cmocka_unit_test(test_body_exceeds),
-        cmocka_unit_test(test_admit),
-        cmocka_unit_test(test_deadline_left),
-        cmocka_unit_test(test_json_depth),
-        cmocka_unit_test(test_head_valid_get),
-        cmocka_unit_test(test_head_methods),
-        cmocka_unit_test(test_head_keepalive),
-        cmocka_unit_test(test_head_need_more),
-        cmocka_unit_test(test_head_leading_crlf),
-        cmocka_unit_test(test_head_leading_crlf_limit),
-        cmocka_unit_test(test_head_size_limits),
-        cmocka_unit_test(test_head_rejections),
-        cmocka_unit_test(test_head_nul_byte),
-        cmocka_unit_test(test_head_accepted_variants),
-        cmocka_unit_test(test_head_pointers_inside),
-        cmocka_unit_test(test_chunked_decode),
+        cmocka_unit_test(test_content_length),       cmocka_unit_test(test_chunk_size),
+        cmocka_unit_test(test_body_exceeds),         cmocka_unit_test(test_admit),
+        cmocka_unit_test(test_deadline_left),        cmocka_unit_test(test_json_depth),
+        cmocka_unit_test(test_head_valid_get),       cmocka_unit_test(test_head_methods),
+        cmocka_unit_test(test_head_keepalive),       cmocka_unit_test(test_head_need_more),
+        cmocka_unit_test(test_head_leading_crlf),    cmocka_unit_test(test_head_leading_crlf_limit),
+        cmocka_unit_test(test_head_size_limits),     cmocka_unit_test(test_head_rejections),
+        cmocka_unit_test(test_head_nul_byte),        cmocka_unit_test(test_head_accepted_variants),
+        cmocka_unit_test(test_head_pointers_inside), cmocka_unit_test(test_chunked_decode),
         cmocka_unit_test(test_chunked_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,9 +22,9 @@
 /* A bound receiving socket and the $NOTIFY_SOCKET value that reaches it. */
 typedef struct listener {
     int fd;
-    char dir[32];   /* temp dir holding a path socket, "" for abstract */
-    char path[64];  /* socket file, "" for abstract */
-    char env[128];  /* value for NOTIFY_SOCKET */
+    char dir[32];  /* temp dir holding a path socket, "" for abstract */
+    char path[64]; /* socket file, "" for abstract */
+    char env[128]; /* value for NOTIFY_SOCKET */
 } listener_t;
 
 static void listener_open_path(listener_t *l)
@@ -61,9 +61,9 @@ static void listener_open_abstract(listener_t *l)
     /* sun_path[0] stays NUL; the name follows without a terminator, and the
      * address length must match what the sender computes exactly. */
     memcpy(sa.sun_path + 1, l->env + 1, n - 1);
-    assert_int_equal(
-        bind(l->fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)),
-        0);
+    assert_int_equal(bind(l->fd, (struct sockaddr *)&sa,
+                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)),
+                     0);
 }
 
 static void listener_close(listener_t *l)
@@ -205,8 +205,8 @@ static void test_no_listener_is_eio(void **state)
 static void test_watchdog_bad_values(void **state)
 {
     static const char *const bad[] = {
-        "", "abc", "0", "12x", "x12", " 12", "12 ", "+12", "-12", "1.5", "0x10",
-        "18446744073709551616", /* 2^64: overflows */
+        "",    "abc", "0",   "12x", "x12",  " 12",
+        "12 ", "+12", "-12", "1.5", "0x10", "18446744073709551616", /* 2^64: overflows */
     };
     size_t i;
 

@@ -23,7 +23,10 @@
 
 static uint64_t rng_state;
 
-static void rng_seed(uint64_t s) { rng_state = s ? s : 0x9e3779b97f4a7c15ULL; }
+static void rng_seed(uint64_t s)
+{
+    rng_state = s ? s : 0x9e3779b97f4a7c15ULL;
+}
 
 static uint64_t rng_next(void)
 {
@@ -36,7 +39,10 @@ static uint64_t rng_next(void)
 }
 
 /* uniform in (0, 1) */
-static double rng_unit(void) { return ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0; }
+static double rng_unit(void)
+{
+    return ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0;
+}
 
 static double rng_normal(void)
 {
@@ -139,8 +145,7 @@ static void test_bucket_upper_consistent(void **state)
         assert_int_equal(recd_hist_bucket(up + 1), b + 1);
     }
     /* The second-last bucket ends right below the last one's range. */
-    assert_true(recd_hist_bucket_upper(RECD_HIST_NBUCKETS - 2) <
-                (1ULL << RECD_HIST_MAX_BITS));
+    assert_true(recd_hist_bucket_upper(RECD_HIST_NBUCKETS - 2) < (1ULL << RECD_HIST_MAX_BITS));
 }
 
 /* ---- quantiles -------------------------------------------------------------------- */
@@ -174,9 +179,8 @@ static void check_quantiles(const uint64_t *vals, size_t n, const char *name)
         uint64_t r = recd_hist_quantile(s, q);
         double hi = (double)ref * (1.0 + 1.0 / 32.0) + 1.0;
         if (r < ref || (double)r > hi || r > s->max_us)
-            print_message("%s: q=%g ref=%llu got=%llu max=%llu\n", name, q,
-                          (unsigned long long)ref, (unsigned long long)r,
-                          (unsigned long long)s->max_us);
+            print_message("%s: q=%g ref=%llu got=%llu max=%llu\n", name, q, (unsigned long long)ref,
+                          (unsigned long long)r, (unsigned long long)s->max_us);
         assert_true(r >= ref);
         assert_true((double)r <= hi);
         assert_true(r <= s->max_us);
@@ -490,9 +494,9 @@ static void test_render_prometheus(void **state)
 {
     int x = recd_stats_endpoint_register("/x");
     recd_stats_thread_t *t0 = recd_stats_thread(0), *t1 = recd_stats_thread(1);
-    recd_stats_record(t0, (unsigned)x, 200, 100);   /* <= 0.0001 s */
-    recd_stats_record(t1, (unsigned)x, 200, 101);   /* <= 0.00025 s */
-    recd_stats_record(t0, (unsigned)x, 201, 2000);  /* <= 0.0025 s */
+    recd_stats_record(t0, (unsigned)x, 200, 100);     /* <= 0.0001 s */
+    recd_stats_record(t1, (unsigned)x, 200, 101);     /* <= 0.00025 s */
+    recd_stats_record(t0, (unsigned)x, 201, 2000);    /* <= 0.0025 s */
     recd_stats_record(t0, (unsigned)x, 500, 3000000); /* > 2.5 s: +Inf only */
 
     char *text = recd_stats_render_prometheus();

@@ -106,17 +106,8 @@ def require_binary():
 # HTTP helpers (http.client based)
 # --------------------------------------------------------------------------
 
-class Resp:
-    """A complete HTTP response from http.client."""
-
-    def __init__(self, status, reason, headers, body):
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # http.client.HTTPMessage (case-insensitive)
-        self.body = body
-
-    def header(self, name, default=None):
-        return self.headers.get(name, default)
+class _JsonBody:
+    """json() and error() shared by both response classes."""
 
     def json(self):
         try:
@@ -134,6 +125,19 @@ class Resp:
             assert key in err, "error object lacks %r: %r" % (key, err)
         assert isinstance(err["message"], str) and err["message"], err
         return err
+
+
+class Resp(_JsonBody):
+    """A complete HTTP response from http.client."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # http.client.HTTPMessage (case-insensitive)
+        self.body = body
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
 
     def __repr__(self):
         return "<Resp %d %r %r>" % (self.status, dict(self.headers), self.body[:300])
@@ -170,7 +174,7 @@ class ConnectionClosed(Exception):
     """The peer closed before a complete response arrived."""
 
 
-class RawResp:
+class RawResp(_JsonBody):
     def __init__(self, version, status, reason, headers, body, raw_head):
         self.version = version
         self.status = status
@@ -189,21 +193,6 @@ class RawResp:
     def headers_named(self, name):
         name = name.lower()
         return [v for k, v in self.header_list if k.lower() == name]
-
-    def json(self):
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except Exception as e:
-            raise AssertionError("response body is not JSON (%s): %r" % (e, self.body[:500]))
-
-    def error(self):
-        doc = self.json()
-        assert isinstance(doc, dict) and isinstance(doc.get("error"), dict), \
-            "not an error document: %r" % (doc,)
-        err = doc["error"]
-        for key in ("code", "message", "field"):
-            assert key in err, "error object lacks %r: %r" % (key, err)
-        return err
 
     def __repr__(self):
         return "<RawResp %s %d %r body=%r>" % (self.version, self.status,

@@ -14,6 +14,7 @@ PYTHON  ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
 
 CC      ?= cc
+CXX     ?= c++
 PKGS    := libevent libevent_pthreads libevent_openssl jansson openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -22,10 +23,23 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -Wno-unused-parameter
+           -Wno-unused-parameter -Wno-format-truncation
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -pthread -fno-strict-aliasing $(WARN) \
            -Iinclude $(PKG_CFLAGS) -MMD -MP $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm -pthread $(SANFLAGS) $(LDLIBS)
+# FAISS: the C API library when the system has one, else the project's own
+# C API subset (src/ann/faiss_c.cpp) over Debian's static libfaiss.a, which
+# needs LAPACK, OpenBLAS, OpenMP and the C++ runtime.
+HAVE_FAISS_C := $(shell test -e /usr/lib/x86_64-linux-gnu/libfaiss_c.so -o -e /usr/lib/libfaiss_c.so -o -e /usr/local/lib/libfaiss_c.so && echo 1)
+ifeq ($(HAVE_FAISS_C),1)
+FAISS_LIBS := -lfaiss_c -lfaiss
+else
+FAISS_LIBS := -Wl,-Bstatic -lfaiss -Wl,-Bdynamic
+endif
+BLAS_LIBS  := -lopenblas
+LDLIBS_ALL := $(FAISS_LIBS) -llapack $(BLAS_LIBS) $(PKG_LIBS) -lgomp -lstdc++ -lm -pthread \
+              $(SANFLAGS) $(LDLIBS)
+CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE $(OPT) -g -pthread -fopenmp -Wall -Wextra -Werror \
+           -Wno-unused-parameter -Iinclude -MMD -MP $(SANFLAGS) $(CXXFLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -34,10 +48,15 @@ Q := @
 endif
 
 LIB_SRCS := $(sort $(wildcard src/*/*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+ifeq ($(HAVE_FAISS_C),1)
+LIB_CXX_SRCS :=
+else
+LIB_CXX_SRCS := $(sort $(wildcard src/*/*.cpp))
+endif
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(B)/obj/%.o)
 LIB      := $(B)/librecd.a
 
-PROGS      := recd
+PROGS      := recd recd-train
 PROG_BINS  := $(PROGS:%=$(BIN)/%)
 
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
@@ -54,6 +73,7 @@ help:
 	@echo "make test       install missing packages, run unit, integration, systemd tests"
 	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
+	@echo "make models     build models/default/1 (synthetic catalog) if missing"
 	@echo "make bench      wrk against recd /healthz and nginx, side by side"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
@@ -72,6 +92,11 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 # Build metadata: $(B)/gen/buildinfo.h is rewritten only when the commit
 # changes, so an unchanged tree does not rebuild.
@@ -110,9 +135,19 @@ $(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# ---- the default model: synthetic, built by the project's own generator ------
+MODEL_ITEMS ?= 20000
+MODEL_INDEX ?= Flat
+.PHONY: models
+models: models/default/1/manifest.json
+# order-only: a rebuilt recd-train must not try to rewrite an immutable bundle
+models/default/1/manifest.json: | $(BIN)/recd-train
+	$(Q)$(BIN)/recd-train synth-bundle --out models --name default --version 1 \
+	    --items $(MODEL_ITEMS) --seed 1 --index $(MODEL_INDEX)
+
 # ---- run --------------------------------------------------------------------
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all models
 	./$(BIN)/recd -c $(CONF)
 
 check-config: all
@@ -164,12 +199,12 @@ bench: deps-bench all
 
 # ---- housekeeping ---------------------------------------------------------------
 format:
-	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
+	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/recd \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/recd/models
-	install -m 0755 $(BIN)/recd $(DESTDIR)$(PREFIX)/bin/recd
+	install -m 0755 $(PROG_BINS) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|"data_dir": *"[^"]*"|"data_dir": "/var/lib/recd"|' \
 	    -e 's|"models_dir": *"[^"]*"|"models_dir": "$(PREFIX)/share/recd/models"|' \
 	    -e 's|"listen": *"127.0.0.1:8080"|"listen": "0.0.0.0:8080"|' \
@@ -180,7 +215,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/recd $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
+	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/recd in place (configuration)"
 
 clean:

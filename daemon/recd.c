@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
@@ -14,9 +15,12 @@
 #include <unistd.h>
 
 #include "recd/api.h"
+#include "recd/candgen.h"
 #include "recd/conf.h"
 #include "recd/core.h"
 #include "recd/http.h"
+#include "recd/model.h"
+#include "recd/nn.h"
 #include "recd/stats.h"
 
 typedef struct daemon_state {
@@ -28,6 +32,10 @@ typedef struct daemon_state {
     struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
     struct event *watchdog_ev;
     struct event *drain_ev;
+    struct event *loaded_ev;     /* the loader thread finished */
+    pthread_t loader;
+    int loader_started;
+    _Atomic int models_missing;  /* set by the loader before loaded_ev */
     uint64_t drain_started_us;
     int stopping;
     _Atomic uint64_t reloads, reload_failures;
@@ -207,6 +215,59 @@ static void conf_stats_prom(void *arg, char **buf, size_t *len, size_t *cap)
                          "recd_config_reloads_total{result=\"error\"} %llu\n",
                          (unsigned long long)atomic_load(&d->reloads),
                          (unsigned long long)atomic_load(&d->reload_failures));
+}
+
+/* ---- models ---------------------------------------------------------------------------- */
+
+/* Loader thread: load every configured model (slow: checksums, index
+ * builds), warm each up, then tell the main loop. Listeners are already
+ * open, so /healthz answers and /readyz says 503 meanwhile. */
+static void *loader_main(void *arg)
+{
+    daemon_state_t *d = arg;
+    const recd_conf_t *c = recd_conf_current();
+    recd_model_opts_t mo = {c->ann_factory, (int)c->ann_nprobe, (int)c->ann_ef_search,
+                            c->ann_use_index_file};
+    int missing = recd_model_registry_load(c->models_dir, c->models_serve, &mo);
+    recd_model_status_t st[64];
+    size_t n = recd_model_status_list(st, 64);
+    for (size_t i = 0; i < n; i++) {
+        recd_bundle_t *b = recd_model_acquire(st[i].name);
+        if (!b)
+            continue;
+        recd_err_t err;
+        uint64_t t0 = recd_time_mono_us();
+        if (recd_candgen_warmup(b, 16, &err) < 0) {
+            recd_log_error("model %s: warmup failed: %s", b->name, err.msg);
+            missing++;
+        } else {
+            recd_log_info("model %s version %lld warmed up in %.1f ms", b->name,
+                          (long long)b->version, (double)(recd_time_mono_us() - t0) / 1000.0);
+        }
+        recd_model_release(b);
+    }
+    atomic_store(&d->models_missing, missing);
+    event_active(d->loaded_ev, EV_READ, 0);
+    return NULL;
+}
+
+static void on_models_loaded(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_state_t *d = arg;
+    (void)fd;
+    (void)what;
+    int missing = atomic_load(&d->models_missing);
+    if (d->stopping)
+        return;
+    if (missing) {
+        recd_log_error("%d model(s) could not be loaded; /readyz stays 503 (see /stats models)",
+                       missing);
+        recd_sd_notifyf("READY=1\nSTATUS=%d model(s) failed to load; not ready", missing);
+        return;
+    }
+    recd_api_set_ready(1);
+    recd_log_info("all models loaded; ready");
+    recd_sd_notifyf("READY=1\nSTATUS=serving on port %d", recd_http_server_port(d->srv, 0));
 }
 
 /* ---- signals and shutdown ------------------------------------------------------------ */
@@ -402,6 +463,11 @@ int main(int argc, char **argv)
         goto out;
     }
     recd_stats_set_workers(workers);
+    recd_nn_init();
+    if (recd_model_registry_init(&err) < 0) {
+        recd_log_error("%s", err.msg);
+        goto out;
+    }
     recd_stats_section_t sec = {"config", conf_stats_json, conf_stats_prom, &d};
     recd_stats_add_section(&sec);
     d.base = event_base_new();
@@ -426,7 +492,8 @@ int main(int argc, char **argv)
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_usr1, &d);
     d.drain_ev = evtimer_new(d.base, drain_poll_cb, &d);
-    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.sig_usr1 || !d.drain_ev ||
+    d.loaded_ev = event_new(d.base, -1, 0, on_models_loaded, &d);
+    if (!d.loaded_ev || !d.sig_term || !d.sig_int || !d.sig_hup || !d.sig_usr1 || !d.drain_ev ||
         evsignal_add(d.sig_term, NULL) < 0 || evsignal_add(d.sig_int, NULL) < 0 ||
         evsignal_add(d.sig_hup, NULL) < 0 || evsignal_add(d.sig_usr1, NULL) < 0) {
         recd_log_error("cannot install signal handlers");
@@ -450,19 +517,25 @@ int main(int argc, char **argv)
             event_add(d.watchdog_ev, &tv);
         recd_log_info("systemd watchdog: ping every %llu ms", (unsigned long long)(wd / 2000));
     }
-    recd_api_set_ready(1);
-    recd_sd_notifyf("READY=1\nSTATUS=serving on port %d, %u worker(s)\nMAINPID=%d",
-                    recd_http_server_port(d.srv, 0), workers, (int)getpid());
+    recd_sd_notifyf("STATUS=loading models\nMAINPID=%d", (int)getpid());
+    if (pthread_create(&d.loader, NULL, loader_main, &d) != 0) {
+        recd_log_error("cannot start the model loader thread");
+        goto out;
+    }
+    d.loader_started = 1;
 
     event_base_dispatch(d.base);
     rc = 0;
     recd_log_info("stopped");
 out:
+    if (d.loader_started)
+        pthread_join(d.loader, NULL); /* a load in progress finishes first */
     if (d.srv)
         recd_http_server_free(d.srv);
+    recd_model_registry_shutdown();
     if (d.watchdog_ev)
         event_free(d.watchdog_ev);
-    struct event *evs[] = {d.sig_term, d.sig_int, d.sig_hup, d.sig_usr1, d.drain_ev};
+    struct event *evs[] = {d.sig_term, d.sig_int, d.sig_hup, d.sig_usr1, d.drain_ev, d.loaded_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

@@ -11,10 +11,10 @@
 # The package lists live here and nowhere else (.ci/run calls this script).
 set -euo pipefail
 
-PKGS_BUILD="gcc make pkg-config libevent-dev libjansson-dev libssl-dev"
+PKGS_BUILD="gcc g++ make pkg-config libevent-dev libjansson-dev libssl-dev libopenblas-dev liblapack-dev libfaiss-dev"
 # promtool (prometheus), systemd-analyze (systemd), libFuzzer runtime
 # (libclang-rt-14-dev), curl for the integration tests.
-PKGS_TEST="libcmocka-dev python3-pytest python3-numpy prometheus openssl clang libclang-rt-14-dev systemd curl"
+PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl"
 PKGS_BENCH="wrk nginx-light"
 
 # Package lists older than this are refreshed before installing.

@@ -48,6 +48,15 @@ typedef struct recd_conf {
     char *data_dir;
     char *models_dir;
     int64_t shutdown_deadline_ms; /* drain in-flight requests on SIGTERM */
+    /* models and candidate generation */
+    char *models_serve;          /* comma-separated model names; "" = every directory */
+    char *models_default;        /* model used when a request names none */
+    char *ann_factory;           /* override the manifest's index ("" = manifest) */
+    int64_t ann_nprobe;          /* IVF lists probed; 0 = manifest */
+    int64_t ann_ef_search;       /* HNSW beam; 0 = manifest */
+    int ann_use_index_file;      /* read index.faiss when present */
+    int64_t candgen_candidates;  /* default number of retrieved candidates */
+    int64_t candgen_max_history; /* longest request history accepted */
 } recd_conf_t;
 
 typedef enum {

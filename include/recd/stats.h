@@ -76,7 +76,9 @@ typedef struct recd_stats_thread {
     _Atomic uint64_t rejected_busy;  /* 503 past max in-flight */
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t tls_handshake_failures;
-    _Atomic uint64_t heartbeat; /* bumped by the thread's tick timer */
+    _Atomic uint64_t heartbeat;        /* bumped when the main thread pings (watchdog) */
+    _Atomic uint64_t unknown_items;    /* history/exclude ids not in the catalog */
+    _Atomic uint64_t fallback_popular; /* recommendations served from popularity */
 } recd_stats_thread_t;
 
 /* Single-writer increment/add/set helpers (relaxed). */

@@ -1,6 +1,8 @@
 /* HTTP handlers: health, readiness, stats, metrics and the admin API. */
 #include "recd/api.h"
 
+#include "api_int.h"
+
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -204,6 +206,11 @@ static const recd_http_route_t routes[] = {
     {RECD_HTTP_GET | RECD_HTTP_PUT, "/admin/config", RECD_ROUTE_ADMIN | RECD_ROUTE_JSON_BODY,
      h_admin_config, NULL, 0},
     {RECD_HTTP_POST, "/admin/reload", RECD_ROUTE_ADMIN, h_admin_reload, NULL, 0},
+    {RECD_HTTP_GET | RECD_HTTP_POST, "/v1/recommend", RECD_ROUTE_JSON_BODY, recd_api_h_recommend,
+     NULL, 0},
+    {RECD_HTTP_GET, "/v1/similar/{item_id}", 0, recd_api_h_similar, NULL, 0},
+    {RECD_HTTP_PUT | RECD_HTTP_DELETE, "/v1/items/{item_id}", RECD_ROUTE_JSON_BODY,
+     recd_api_h_items, NULL, 0},
 };
 
 const recd_http_route_t *recd_api_routes(size_t *n, const recd_api_hooks_t *h)

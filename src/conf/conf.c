@@ -74,6 +74,22 @@ static const recd_conf_key_t keys[] = {
      0, "model bundles, <models_dir>/<name>/<version>/"},
     {"shutdown_deadline_ms", RECD_CONF_T_INT, OFF(shutdown_deadline_ms), 0, 600000, 10000, NULL,
      NULL, 1, "on SIGTERM, in-flight requests get this long to finish"},
+    {"models.serve", RECD_CONF_T_STRING, OFF(models_serve), 0, 0, 0, "default", NULL, 0,
+     "comma-separated model names to load from models_dir; \"\" = every directory there"},
+    {"models.default", RECD_CONF_T_STRING, OFF(models_default), 1, 0, 0, "default", NULL, 1,
+     "model used when a request does not name one"},
+    {"ann.factory", RECD_CONF_T_STRING, OFF(ann_factory), 0, 0, 0, "", NULL, 0,
+     "index type overriding the manifest: Flat, IVF<nlist>,Flat or HNSW<M>; \"\" = manifest"},
+    {"ann.nprobe", RECD_CONF_T_INT, OFF(ann_nprobe), 0, 65536, 0, NULL, NULL, 0,
+     "IVF lists visited per query; 0 = the manifest's value"},
+    {"ann.ef_search", RECD_CONF_T_INT, OFF(ann_ef_search), 0, 65536, 0, NULL, NULL, 0,
+     "HNSW search beam; 0 = the manifest's value"},
+    {"ann.use_index_file", RECD_CONF_T_BOOL, OFF(ann_use_index_file), 0, 1, 1, NULL, NULL, 0,
+     "read the bundle's index.faiss when present and consistent (else build at load)"},
+    {"candgen.candidates", RECD_CONF_T_INT, OFF(candgen_candidates), 1, 10000, 300, NULL, NULL,
+     1, "candidates retrieved per request when the request does not say"},
+    {"candgen.max_history", RECD_CONF_T_INT, OFF(candgen_max_history), 1, 100000, 1000, NULL,
+     NULL, 1, "longest request history accepted (400 above)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

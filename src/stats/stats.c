@@ -111,6 +111,7 @@ int recd_stats_add_section(const recd_stats_section_t *s)
 typedef struct totals {
     uint64_t conns_open, conns_accepted, conns_rejected, inflight, rejected_busy;
     uint64_t bytes_in, bytes_out, tls_fail;
+    uint64_t unknown_items, fallback_popular;
 } totals_t;
 
 static void sum_threads(totals_t *t)
@@ -126,6 +127,8 @@ static void sum_threads(totals_t *t)
         t->bytes_in += recd_stats_get(&th->bytes_in);
         t->bytes_out += recd_stats_get(&th->bytes_out);
         t->tls_fail += recd_stats_get(&th->tls_handshake_failures);
+        t->unknown_items += recd_stats_get(&th->unknown_items);
+        t->fallback_popular += recd_stats_get(&th->fallback_popular);
     }
 }
 
@@ -166,6 +169,9 @@ char *recd_stats_render_json(void)
     json_object_set_new(
         o, "bytes",
         json_pack("{s:I,s:I}", "in", (json_int_t)t.bytes_in, "out", (json_int_t)t.bytes_out));
+    json_object_set_new(o, "recommend",
+                        json_pack("{s:I,s:I}", "unknown_items", (json_int_t)t.unknown_items,
+                                  "fallback_popular", (json_int_t)t.fallback_popular));
     json_t *eps = json_object();
     recd_hist_snap_t *snap = malloc(sizeof *snap);
     for (unsigned e = 0; snap && e < nendpoints; e++) {
@@ -269,6 +275,13 @@ char *recd_stats_render_prometheus(void)
     P("recd_http_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
     FAM("recd_http_sent_bytes_total", "counter", "Bytes written to clients.");
     P("recd_http_sent_bytes_total %llu\n", (unsigned long long)t.bytes_out);
+
+    FAM("recd_recommend_unknown_items_total", "counter",
+        "Item ids in request history/exclude lists that are not in the catalog (ignored).");
+    P("recd_recommend_unknown_items_total %llu\n", (unsigned long long)t.unknown_items);
+    FAM("recd_recommend_fallback_popular_total", "counter",
+        "Recommendations answered from popularity (no known history).");
+    P("recd_recommend_fallback_popular_total %llu\n", (unsigned long long)t.fallback_popular);
 
     recd_hist_snap_t *snaps = calloc(nendpoints, sizeof *snaps);
     uint64_t(*bc)[6] = calloc(nendpoints, sizeof *bc);

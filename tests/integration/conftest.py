@@ -373,6 +373,8 @@ class Recd:
             "log": {"level": "debug"},
             "data_dir": data_dir,
             "models_dir": models_dir,
+            # serve whatever models_dir holds: an empty one is ready at once
+            "models": {"serve": ""},
         }
         if tls:
             base["tls"] = {"cert": tls[0], "key": tls[1]}

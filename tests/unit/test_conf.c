@@ -189,6 +189,14 @@ static void test_table_covers_struct(void **state)
         offsetof(recd_conf_t, data_dir),
         offsetof(recd_conf_t, models_dir),
         offsetof(recd_conf_t, shutdown_deadline_ms),
+        offsetof(recd_conf_t, models_serve),
+        offsetof(recd_conf_t, models_default),
+        offsetof(recd_conf_t, ann_factory),
+        offsetof(recd_conf_t, ann_nprobe),
+        offsetof(recd_conf_t, ann_ef_search),
+        offsetof(recd_conf_t, ann_use_index_file),
+        offsetof(recd_conf_t, candgen_candidates),
+        offsetof(recd_conf_t, candgen_max_history),
     };
     size_t n = 0;
     const recd_conf_key_t *keys = recd_conf_keys(&n);

@@ -1,0 +1,243 @@
+/*
+ * recd model: the recd-bundle/1 format (see models/FORMAT.md), loading and
+ * validation, the registry of named models, the live-item overlay, and the
+ * bundle writer used by recd-train.
+ *
+ * Ownership: a loaded bundle is immutable and refcounted. Requests take one
+ * reference for their whole duration (recd_model_acquire / _release); the
+ * last release hands the bundle to a background thread that frees it, so
+ * no event loop ever pays for munmap or index teardown.
+ */
+#ifndef RECD_MODEL_H
+#define RECD_MODEL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recd/ann.h"
+#include "recd/core.h"
+
+#define RECD_BUNDLE_FORMAT "recd-bundle/1"
+#define RECD_TENSOR_ALIGN 64
+
+typedef struct recd_tensor {
+    const char *name;
+    const float *data; /* into the mmap of tensors.bin */
+    int ndim;          /* 1 or 2 */
+    int64_t shape[2];  /* shape[1] = 1 for 1-D tensors */
+    size_t count;      /* number of floats */
+    uint64_t offset;   /* bytes into tensors.bin */
+} recd_tensor_t;
+
+typedef enum { RECD_SRC_USER = 0, RECD_SRC_ITEM = 1, RECD_SRC_CONTEXT = 2 } recd_feat_source_t;
+
+/* One feature field of the manifest's schema. */
+typedef struct recd_feature {
+    char *name;
+    recd_feat_source_t source;
+    int bucketized;      /* else categorical */
+    double *boundaries;  /* ascending, for bucketized */
+    size_t nboundaries;
+    uint64_t buckets;    /* hash space */
+    int multi_valued;
+    char *column;        /* items.tsv column of an item field ("id" for item_id) */
+    int column_idx;      /* resolved column index, -1 for non-item fields */
+} recd_feature_t;
+
+/* A dense layer y = act(x @ w + b), w [in, out] row-major. */
+typedef struct recd_layer {
+    const recd_tensor_t *w, *b;
+    int in, out;
+    int relu; /* else linear */
+} recd_layer_t;
+
+/* One part of the candidate tower's input, in manifest "input" order. */
+typedef struct recd_cand_input {
+    int is_history;              /* mean of cand.hist_emb rows */
+    int feature;                 /* index into bundle features (user field) */
+    const recd_tensor_t *table;  /* cand.field.<f> [buckets, E] */
+} recd_cand_input_t;
+
+/* The live-item overlay: items added, replaced or deleted at run time on
+ * top of an immutable bundle. A snapshot is immutable; updates publish a new
+ * one (copy on write). Readers hold a reference for the request. */
+typedef struct recd_overlay {
+    _Atomic long refs;
+    size_t n_items_base;     /* bundle item count (bitmap length) */
+    uint8_t *deleted;        /* n_items_base/8 bytes: base items removed or replaced; may be NULL */
+    size_t n_deleted;        /* base items marked in `deleted` */
+    size_t n_added;          /* live items */
+    size_t cap_added;
+    char **added_ids;        /* [n_added] */
+    float *added_vecs;       /* [n_added, dim] */
+    uint64_t *added_hash;    /* open-addressing table of slots+1 (0 = empty), cap 2*n */
+    size_t hash_cap;
+} recd_overlay_t;
+
+typedef struct recd_bundle {
+    _Atomic long refs;
+    char *name;
+    int64_t version;
+    char *dir;           /* bundle directory */
+    char *created;
+    struct json_t *manifest;
+    /* tensors */
+    void *map;           /* mmap of tensors.bin */
+    size_t map_len;
+    recd_tensor_t *tensors;
+    size_t ntensors;
+    /* items */
+    size_t n_items;
+    char *items_text;    /* items.tsv contents; cells point into it */
+    size_t ncols;
+    char **col_names;    /* [ncols] */
+    char **cells;        /* [n_items * ncols], NUL-terminated */
+    double *popularity;  /* [n_items], 0 when the column is absent */
+    uint32_t *by_popularity; /* item indices, popularity desc, ties by index */
+    uint64_t *id_hash;   /* open addressing: (index+1), 0 = empty */
+    size_t id_hash_cap;
+    /* features */
+    recd_feature_t *features;
+    size_t nfeatures;
+    /* candidate model */
+    size_t dim;          /* D: item vectors, user vector */
+    size_t embed_dim;    /* E: history and field embeddings */
+    size_t hist_max_len; /* most recent history items used */
+    const recd_tensor_t *item_emb, *hist_emb;
+    recd_cand_input_t *inputs;
+    size_t ninputs;
+    recd_layer_t *tower;
+    size_t ntower;
+    /* ANN */
+    recd_ann_spec_t ann_spec;
+    recd_ann_t *ann;
+    int ann_from_file;   /* index.faiss was read (else built at load) */
+    uint64_t ann_build_us;
+    /* live items; guarded by overlay_lock for pointer swaps only */
+    recd_overlay_t *overlay;
+    void *overlay_lock;  /* pthread_mutex_t*: protects the `overlay` pointer */
+    void *writer_lock;   /* pthread_mutex_t*: serialises overlay writers */
+    /* accounting */
+    uint64_t load_us;
+    size_t bytes;        /* tensors + items + index + tables */
+} recd_bundle_t;
+
+/* Loading options (from config). */
+typedef struct recd_model_opts {
+    const char *ann_factory;  /* "" = manifest */
+    int nprobe;               /* 0 = manifest */
+    int ef_search;            /* 0 = manifest */
+    int use_index_file;       /* read index.faiss when present */
+} recd_model_opts_t;
+
+/* Load and fully validate the bundle in dir (name and version are taken
+ * from the manifest and must match the directory). Returns a new bundle
+ * with one reference, or NULL with err naming the file, tensor and reason.
+ * Thread-safe (no shared state). */
+recd_bundle_t *recd_bundle_load(const char *dir, const recd_model_opts_t *opts, recd_err_t *err);
+/* Drop a reference; the last one frees (on the caller's thread: use
+ * recd_model_release on request paths). */
+void recd_bundle_unref(recd_bundle_t *b);
+
+/* Item index for an id, or -1 (base items only, ignoring the overlay). */
+int64_t recd_bundle_item_index(const recd_bundle_t *b, const char *id, size_t len);
+/* Tensor by name, or NULL. */
+const recd_tensor_t *recd_bundle_tensor(const recd_bundle_t *b, const char *name);
+
+/* Bucket of a value text for a field named `field` (FNV-1a-64 of
+ * field + "\x1f" + text, mod buckets). */
+uint64_t recd_feature_bucket(const char *field, size_t flen, const char *text, size_t tlen,
+                             uint64_t buckets);
+/* Bucket index of a number for a bucketized field: #{b : b <= v}. */
+size_t recd_feature_bucketize(const recd_feature_t *f, double v);
+
+/* ---- overlay ------------------------------------------------------------------ */
+/* Current overlay snapshot with a new reference (never NULL for a loaded
+ * bundle). Thread-safe. */
+recd_overlay_t *recd_overlay_acquire(recd_bundle_t *b);
+void recd_overlay_release(recd_overlay_t *o);
+/* Is base item i deleted/replaced in o? */
+static inline int recd_overlay_deleted(const recd_overlay_t *o, size_t i)
+{
+    return o->deleted && (o->deleted[i >> 3] >> (i & 7)) & 1;
+}
+/* Slot of a live item id in o, or -1. */
+int64_t recd_overlay_find(const recd_overlay_t *o, const char *id, size_t len);
+/* Add or replace an item with vector vec[dim]; delete an item. Both publish
+ * a new snapshot atomically. Thread-safe (writers serialise). Returns 0,
+ * RECD_ENOENT (delete of an unknown id) or RECD_ENOMEM. *created tells
+ * whether the id was new. */
+int recd_overlay_put(recd_bundle_t *b, const char *id, const float *vec, int *created,
+                     recd_err_t *err);
+int recd_overlay_delete(recd_bundle_t *b, const char *id, recd_err_t *err);
+/* Is an id servable (base and not deleted, or live)? */
+int recd_overlay_item_known(const recd_bundle_t *b, const recd_overlay_t *o, const char *id,
+                            size_t len, int64_t *base_index, int64_t *slot);
+
+/* ---- registry ------------------------------------------------------------------ */
+
+typedef struct recd_model_status {
+    char name[64];
+    int64_t version;      /* 0 when nothing is loaded */
+    size_t n_items, dim;
+    char index[64];       /* factory string */
+    int ann_from_file;
+    double load_ms, ann_build_ms;
+    size_t bytes;
+    char last_error[512]; /* "" when the last load attempt succeeded */
+    int64_t failed_version;
+} recd_model_status_t;
+
+/* Start the registry: the background free thread. */
+int recd_model_registry_init(recd_err_t *err);
+/* Load every model named in names (comma-separated; "" = every directory
+ * in models_dir): for each, the highest version that validates. Failures
+ * are logged and kept for /stats. Returns the number of names that have no
+ * servable version (0 = all loaded). Call from one thread (the loader). */
+int recd_model_registry_load(const char *models_dir, const char *names,
+                             const recd_model_opts_t *opts);
+/* Current bundle of a model with a new reference, or NULL. Thread-safe. */
+recd_bundle_t *recd_model_acquire(const char *name);
+/* Release a reference taken by acquire; the last release frees on the
+ * background thread. Thread-safe. */
+void recd_model_release(recd_bundle_t *b);
+/* Publish b (takes the caller's reference) as the current version of its
+ * name; the old one is released. Thread-safe. */
+void recd_model_publish(recd_bundle_t *b);
+/* Status of every registered model; returns the count (<= cap). */
+size_t recd_model_status_list(recd_model_status_t *out, size_t cap);
+/* Wait for the background frees to finish, release everything. */
+void recd_model_registry_shutdown(void);
+
+/* ---- writer (recd-train, generators) ---------------------------------------------- */
+
+typedef struct recd_bundle_writer recd_bundle_writer_t;
+/* Start writing <models_dir>/<name>/.tmp-<version>/ (a stale tmp dir is
+ * replaced). name: 1..63 of [A-Za-z0-9._-], not starting with '.';
+ * version >= 1 and not yet published. */
+recd_bundle_writer_t *recd_bundle_writer_new(const char *models_dir, const char *name,
+                                             int64_t version, recd_err_t *err);
+/* Append a tensor (copied to tensors.bin at the next 64-byte boundary).
+ * Refuses NaN/Inf values, duplicate names, ndim other than 1 or 2 and
+ * non-positive dimensions. */
+int recd_bundle_writer_tensor(recd_bundle_writer_t *w, const char *name, const float *data,
+                              int ndim, const int64_t *shape, recd_err_t *err);
+/* Path of a file inside the temporary directory (e.g. for index.faiss):
+ * a writer-owned buffer valid until the next call, commit or abort; NULL
+ * when too long. */
+const char *recd_bundle_writer_path(recd_bundle_writer_t *w, const char *file);
+/* Write items.tsv text as given. */
+int recd_bundle_writer_items(recd_bundle_writer_t *w, const char *tsv, size_t len,
+                             recd_err_t *err);
+/* Finish: write manifest.json = `manifest` (borrowed JSON object; this
+ * adds "tensors", "tensor_alignment" and "files" with SHA-256 of every
+ * file; the caller's object is not modified), fsync every file, rename to
+ * <version>/ with RENAME_NOREPLACE (a published version is never replaced),
+ * fsync <name>/. Fails if items.tsv was never written. On failure the tmp
+ * dir is removed. Frees w either way. */
+int recd_bundle_writer_commit(recd_bundle_writer_t *w, struct json_t *manifest, recd_err_t *err);
+/* Abandon: remove the temporary directory, free w. */
+void recd_bundle_writer_abort(recd_bundle_writer_t *w);
+
+#endif

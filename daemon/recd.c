@@ -260,6 +260,7 @@ static void on_models_loaded(evutil_socket_t fd, short what, void *arg)
     if (d->stopping)
         return;
     if (missing) {
+        recd_api_set_not_ready_reason("a configured model has no valid version; see /stats models");
         recd_log_error("%d model(s) could not be loaded; /readyz stays 503 (see /stats models)",
                        missing);
         recd_sd_notifyf("READY=1\nSTATUS=%d model(s) failed to load; not ready", missing);
@@ -305,6 +306,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     d->stopping = 1;
+    recd_api_set_not_ready_reason("shutting down");
     recd_api_set_ready(0);
     recd_sd_notify("STOPPING=1\nSTATUS=draining connections");
     recd_log_info("%s received: no longer accepting; draining in-flight requests",
@@ -517,6 +519,7 @@ int main(int argc, char **argv)
             event_add(d.watchdog_ev, &tv);
         recd_log_info("systemd watchdog: ping every %llu ms", (unsigned long long)(wd / 2000));
     }
+    recd_api_set_not_ready_reason("models are loading");
     recd_sd_notifyf("STATUS=loading models\nMAINPID=%d", (int)getpid());
     if (pthread_create(&d.loader, NULL, loader_main, &d) != 0) {
         recd_log_error("cannot start the model loader thread");

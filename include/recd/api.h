@@ -26,6 +26,9 @@ const recd_http_route_t *recd_api_routes(size_t *n, const recd_api_hooks_t *hook
 /* Readiness: /readyz answers 503 until set (start-up complete; later
  * issues add "models loaded and warmed"). Thread-safe. */
 void recd_api_set_ready(int ready);
+/* Message of the 503 while not ready; `why` must stay valid (a literal or
+ * a buffer that lives as long as the process). */
+void recd_api_set_not_ready_reason(const char *why);
 int recd_api_is_ready(void);
 
 #endif

@@ -210,6 +210,9 @@ const char *recd_http_req_id(const recd_http_req_t *r);   /* NUL-terminated */
 const char *recd_http_req_param(const recd_http_req_t *r, const char *name);
 /* Query parameter (percent-decoded, '+' = space) or NULL; first wins. */
 const char *recd_http_req_query(const recd_http_req_t *r, const char *name);
+/* First query parameter name not in `allowed` (NULL-terminated list), as a
+ * decoded copy in the request arena, or NULL when every name is allowed. */
+const char *recd_http_req_query_unknown(const recd_http_req_t *r, const char *const *allowed);
 /* Request header (case-insensitive) as a NUL-terminated copy, or NULL. */
 const char *recd_http_req_header(const recd_http_req_t *r, const char *name);
 const char *recd_http_req_body(const recd_http_req_t *r, size_t *len);

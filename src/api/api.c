@@ -13,11 +13,16 @@
 #include "recd/stats.h"
 
 static _Atomic int ready;
+static _Atomic(const char *) not_ready_reason = "start-up has not completed";
 static recd_api_hooks_t hooks;
 
 void recd_api_set_ready(int r)
 {
     atomic_store(&ready, r);
+}
+void recd_api_set_not_ready_reason(const char *why)
+{
+    atomic_store(&not_ready_reason, why);
 }
 int recd_api_is_ready(void)
 {
@@ -36,7 +41,7 @@ static int h_readyz(recd_http_req_t *r, void *arg)
 {
     (void)arg;
     if (!recd_api_is_ready()) {
-        recd_http_respond_error(r, 503, "not_ready", NULL, "start-up has not completed");
+        recd_http_respond_error(r, 503, "not_ready", NULL, "%s", atomic_load(&not_ready_reason));
         return 0;
     }
     static const char body[] = "{\"status\":\"ready\"}";

@@ -280,6 +280,14 @@ static int parse_rec(json_t *j, rec_req_t *q, apierr_t *e)
  * (history and exclude comma-separated). */
 static json_t *query_to_json(recd_http_req_t *r, apierr_t *e)
 {
+    /* unknown parameters are refused, as unknown fields of the POST body are */
+    static const char *const allowed[] = {"user_id", "k", "candidates", "history", "exclude",
+                                          "model", "include_seen", NULL};
+    const char *bad = recd_http_req_query_unknown(r, allowed);
+    if (bad) {
+        aerr(e, 400, "bad_request", bad, "unknown query parameter \"%s\"", bad);
+        return NULL;
+    }
     json_t *j = json_object();
     static const char *const ints[] = {"k", "candidates"};
     const char *v;
@@ -373,8 +381,15 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
                 unknown++;
                 continue;
             }
-            if (pass == 0 && base >= 0)
-                hist[rq.nhistory++] = base;
+            if (pass == 0) {
+                /* a live item that replaced a bundle row keeps that row's
+                 * history embedding: PUT changes its retrieval vector only */
+                int64_t h = base >= 0 ? base
+                                      : recd_bundle_item_index(b, json_string_value(s),
+                                                               json_string_length(s));
+                if (h >= 0)
+                    hist[rq.nhistory++] = h;
+            }
             if (pass == 1 || !q->include_seen) {
                 if (base >= 0)
                     ban_base[rq.nban_base++] = base;

@@ -427,6 +427,30 @@ const char *recd_http_req_query(const recd_http_req_t *r, const char *name)
     return NULL;
 }
 
+const char *recd_http_req_query_unknown(const recd_http_req_t *r, const char *const *allowed)
+{
+    const char *q = r->head.query;
+    if (!q)
+        return NULL;
+    const char *end = q + r->head.query_len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if (ke > q) {
+            char *key = pct_decode((recd_arena_t *)&r->arena, q, (size_t)(ke - q), 1);
+            int ok = 0;
+            for (const char *const *a = allowed; key && *a; a++)
+                ok |= strcmp(*a, key) == 0;
+            if (key && !ok)
+                return key;
+        }
+        q = pe + 1;
+    }
+    return NULL;
+}
+
 const char *recd_http_req_header(const recd_http_req_t *r, const char *name)
 {
     size_t vl;

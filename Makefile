@@ -48,8 +48,10 @@ Q := @
 endif
 
 LIB_SRCS := $(sort $(wildcard src/*/*.c))
+# src/ann/faissx.cpp (FAISS C++ helpers beyond the C API) is always built;
+# src/ann/faiss_c.cpp (our C API subset) only when there is no libfaiss_c.
 ifeq ($(HAVE_FAISS_C),1)
-LIB_CXX_SRCS :=
+LIB_CXX_SRCS := $(filter-out src/ann/faiss_c.cpp,$(sort $(wildcard src/*/*.cpp)))
 else
 LIB_CXX_SRCS := $(sort $(wildcard src/*/*.cpp))
 endif
@@ -63,7 +65,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
-        asan fuzz fuzz-smoke bench format install uninstall clean help check-config
+        asan fuzz fuzz-smoke bench bench-ann bench-recommend format install uninstall clean help check-config
 
 all: $(PROG_BINS)
 
@@ -74,7 +76,9 @@ help:
 	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make models     build models/default/1 (synthetic catalog) if missing"
-	@echo "make bench      wrk against recd /healthz and nginx, side by side"
+	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann"
+	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
+	@echo "make bench-recommend  wrk on POST /v1/recommend, 100k catalog, 300 candidates"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make clean      remove build/ and bin/"
@@ -137,13 +141,13 @@ $(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(
 
 # ---- the default model: synthetic, built by the project's own generator ------
 MODEL_ITEMS ?= 20000
-MODEL_INDEX ?= Flat
+MODEL_INDEX ?=
 .PHONY: models
 models: models/default/1/manifest.json
 # order-only: a rebuilt recd-train must not try to rewrite an immutable bundle
 models/default/1/manifest.json: | $(BIN)/recd-train
 	$(Q)$(BIN)/recd-train synth-bundle --out models --name default --version 1 \
-	    --items $(MODEL_ITEMS) --seed 1 --index $(MODEL_INDEX)
+	    --items $(MODEL_ITEMS) --seed 1 $(if $(MODEL_INDEX),--index $(MODEL_INDEX))
 
 # ---- run --------------------------------------------------------------------
 run: deps
@@ -194,12 +198,30 @@ fuzz-smoke: deps-test
 	$(Q)scripts/fuzz.sh 10
 
 # ---- benchmark ----------------------------------------------------------------
-bench: deps-bench all
+# bench-ann: Flat / IVF / HNSW against a plain sgemv floor, N = 100k and 1M
+# (--big; about 2.5 minutes on 2 cores). HNSW at 1M needs --hnsw-big (its
+# build alone takes minutes on Debian's generic FAISS).
+BENCH_ANN_ARGS ?= --big
+
+$(B)/bench/%: $(B)/obj/loadtest/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+bench: deps-bench all $(B)/bench/bench_ann
 	$(Q)loadtest/bench_healthz.sh $(abspath $(BIN)/recd)
+	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
+	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
+
+bench-recommend: deps-bench all
+	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
+
+bench-ann: $(B)/bench/bench_ann
+	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
 
 # ---- housekeeping ---------------------------------------------------------------
 format:
-	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
+	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c loadtest/*.c)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/recd \

@@ -108,9 +108,10 @@ static void synth_usage(FILE *f)
                "  --history-max N      history items averaged by the tower (default: 50)\n"
                "  --seed S             random seed (default: 1)\n"
                "  --ranker R           deepfm | wide_deep (default: deepfm)\n"
-               "  --index F            Flat | IVF<nlist>,Flat | HNSW<M> (default: Flat)\n"
-               "  --nprobe N           IVF lists searched per query (default: 16)\n"
-               "  --ef-search N        HNSW search beam (default: 64)\n"
+               "  --index F            Flat | IVF<nlist>,Flat | HNSW<M> (default: Flat up to\n"
+               "                       50000 items, else IVF<pow2 near 4*sqrt(n)>,Flat)\n"
+               "  --nprobe N           IVF lists searched per query (default: 32)\n"
+               "  --ef-search N        HNSW search beam (default: 128)\n"
                "  --no-index-file      omit index.faiss (recd builds the index at load)\n"
                "  --help               print this help and exit\n");
 }
@@ -241,6 +242,9 @@ static int cmd_synth_bundle(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    char index_buf[32];
+    if (!o.index)
+        o.index = recd_train_synth_default_index(o.n_items, index_buf, sizeof index_buf);
     recd_err_t err = {0};
     uint64_t t0 = recd_time_mono_us();
     int rc = recd_train_synth_bundle(&o, &err);

@@ -34,7 +34,7 @@ typedef struct recd_ann_spec {
 } recd_ann_spec_t;
 
 /* Parse a FAISS factory string: "Flat", "IVF<nlist>,Flat" (nlist >= 1),
- * "HNSW<M>" (M 2..256); nothing else (no spaces, no other FAISS forms).
+ * "HNSW<M>" (M 2..512); nothing else (no spaces, no other FAISS forms).
  * Fills kind and nlist/M; the other fields get defaults that the caller may
  * override: nprobe 16, ef_search 64, ef_construction 0 (FAISS's 40),
  * kmeans_seed 1234 (FAISS's own default; bundles name theirs). Returns 0

@@ -45,14 +45,18 @@ typedef struct recd_synth_opts {
     size_t history_max_len;                    /* candidate.history.max_len (default 50) */
     uint64_t seed;                             /* <= INT64_MAX (default 1) */
     recd_ranker_kind_t ranker;                 /* default DeepFM */
-    const char *index;    /* "Flat" | "IVF<nlist>,Flat" | "HNSW<M>" (default "Flat") */
-    int nprobe;           /* IVF lists searched (default 16) */
-    int ef_search;        /* HNSW search beam (default 64) */
+    const char *index;    /* "Flat" | "IVF<nlist>,Flat" | "HNSW<M>"; NULL = by size,
+                             recd_train_synth_default_index() */
+    int nprobe;           /* IVF lists searched (default 32) */
+    int ef_search;        /* HNSW search beam (default 128) */
     int write_index_file; /* build index.faiss with src/ann (default 1) */
 } recd_synth_opts_t;
 
 /* Fill o with the defaults above (models_dir = "models"). */
 void recd_train_synth_defaults(recd_synth_opts_t *o);
+/* The index a catalog of n_items gets when none is asked for: Flat up to
+ * 50k items, else IVF<pow2 nearest 4*sqrt(n)>,Flat. Writes into buf. */
+const char *recd_train_synth_default_index(size_t n_items, char *buf, size_t cap);
 
 /* Validate o, generate the bundle and publish it atomically (refusing an
  * existing version). Returns 0, or a negative RECD_E* code with err naming

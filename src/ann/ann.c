@@ -42,7 +42,7 @@
 #include "faissx.h"
 
 #define NLIST_MAX (1 << 22)      /* IVF lists: far above any sensible catalog */
-#define HNSW_M_MAX 256           /* HNSW links per node */
+#define HNSW_M_MAX 512           /* HNSW links per node (as recd-train synth accepts) */
 #define EF_MAX 65536             /* efSearch / efConstruction */
 #define DIM_MAX 65536            /* vector dimension */
 #define DEFAULT_NPROBE 16        /* see recd_ann_spec_parse() */

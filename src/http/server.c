@@ -406,47 +406,57 @@ const char *recd_http_req_param(const recd_http_req_t *r, const char *name)
     return NULL;
 }
 
+/* Walk the query string: each call decodes the next non-empty name into
+ * the arena and returns 1, with *val pointing at the raw value (or NULL
+ * when there is no '='); 0 at the end. */
+typedef struct qiter {
+    const char *q, *end;
+} qiter_t;
+
+static int query_next(const recd_http_req_t *r, qiter_t *it, char **key, const char **val,
+                      size_t *vlen)
+{
+    while (it->q && it->q < it->end) {
+        const char *amp = memchr(it->q, '&', (size_t)(it->end - it->q));
+        const char *pe = amp ? amp : it->end;
+        const char *eq = memchr(it->q, '=', (size_t)(pe - it->q));
+        const char *ke = eq ? eq : pe;
+        const char *k0 = it->q;
+        it->q = pe + 1;
+        if (ke == k0)
+            continue;
+        *key = pct_decode((recd_arena_t *)&r->arena, k0, (size_t)(ke - k0), 1);
+        *val = eq ? eq + 1 : NULL;
+        *vlen = eq ? (size_t)(pe - eq - 1) : 0;
+        return *key != NULL;
+    }
+    return 0;
+}
+
 const char *recd_http_req_query(const recd_http_req_t *r, const char *name)
 {
-    const char *q = r->head.query;
-    if (!q)
-        return NULL;
-    const char *end = q + r->head.query_len;
-    size_t nl = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pe - q));
-        const char *ke = eq ? eq : pe;
-        char *key = pct_decode((recd_arena_t *)&r->arena, q, (size_t)(ke - q), 1);
-        if (key && strlen(key) == nl && memcmp(key, name, nl) == 0)
-            return eq ? pct_decode((recd_arena_t *)&r->arena, eq + 1, (size_t)(pe - eq - 1), 1)
-                      : "";
-        q = pe + 1;
-    }
+    qiter_t it = {r->head.query, r->head.query + r->head.query_len};
+    char *key;
+    const char *val;
+    size_t vlen;
+    while (query_next(r, &it, &key, &val, &vlen))
+        if (strcmp(key, name) == 0)
+            return val ? pct_decode((recd_arena_t *)&r->arena, val, vlen, 1) : "";
     return NULL;
 }
 
 const char *recd_http_req_query_unknown(const recd_http_req_t *r, const char *const *allowed)
 {
-    const char *q = r->head.query;
-    if (!q)
-        return NULL;
-    const char *end = q + r->head.query_len;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pe - q));
-        const char *ke = eq ? eq : pe;
-        if (ke > q) {
-            char *key = pct_decode((recd_arena_t *)&r->arena, q, (size_t)(ke - q), 1);
-            int ok = 0;
-            for (const char *const *a = allowed; key && *a; a++)
-                ok |= strcmp(*a, key) == 0;
-            if (key && !ok)
-                return key;
-        }
-        q = pe + 1;
+    qiter_t it = {r->head.query, r->head.query + r->head.query_len};
+    char *key;
+    const char *val;
+    size_t vlen;
+    while (query_next(r, &it, &key, &val, &vlen)) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(*a, key) == 0;
+        if (!ok)
+            return key;
     }
     return NULL;
 }

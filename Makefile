@@ -65,7 +65,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
-        asan fuzz fuzz-smoke bench bench-ann bench-recommend format install uninstall clean help check-config
+        asan fuzz fuzz-smoke bench bench-ann bench-rank bench-recommend format install uninstall clean help check-config
 
 all: $(PROG_BINS)
 
@@ -78,6 +78,7 @@ help:
 	@echo "make models     build models/default/1 (synthetic catalog) if missing"
 	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann"
 	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
+	@echo "make bench-rank candidates/s and GFLOP/s of DeepFM and Wide&Deep vs sgemm"
 	@echo "make bench-recommend  wrk on POST /v1/recommend, 100k catalog, 300 candidates"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
@@ -208,10 +209,14 @@ $(B)/bench/%: $(B)/obj/loadtest/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-bench: deps-bench all $(B)/bench/bench_ann
+bench: deps-bench all $(B)/bench/bench_ann $(B)/bench/bench_rank
 	$(Q)loadtest/bench_healthz.sh $(abspath $(BIN)/recd)
 	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
+	$(Q)$(B)/bench/bench_rank
 	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
+
+bench-rank: $(B)/bench/bench_rank
+	$(Q)$(B)/bench/bench_rank
 
 bench-recommend: deps-bench all
 	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))

@@ -21,6 +21,7 @@
 #include "recd/http.h"
 #include "recd/model.h"
 #include "recd/nn.h"
+#include "recd/rank.h"
 #include "recd/stats.h"
 
 typedef struct daemon_state {
@@ -32,10 +33,10 @@ typedef struct daemon_state {
     struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
     struct event *watchdog_ev;
     struct event *drain_ev;
-    struct event *loaded_ev;     /* the loader thread finished */
+    struct event *loaded_ev; /* the loader thread finished */
     pthread_t loader;
     int loader_started;
-    _Atomic int models_missing;  /* set by the loader before loaded_ev */
+    _Atomic int models_missing; /* set by the loader before loaded_ev */
     uint64_t drain_started_us;
     int stopping;
     _Atomic uint64_t reloads, reload_failures;
@@ -227,7 +228,7 @@ static void *loader_main(void *arg)
     daemon_state_t *d = arg;
     const recd_conf_t *c = recd_conf_current();
     recd_model_opts_t mo = {c->ann_factory, (int)c->ann_nprobe, (int)c->ann_ef_search,
-                            c->ann_use_index_file};
+                            c->ann_use_index_file, recd_rank_attach};
     int missing = recd_model_registry_load(c->models_dir, c->models_serve, &mo);
     recd_model_status_t st[64];
     size_t n = recd_model_status_list(st, 64);
@@ -237,7 +238,7 @@ static void *loader_main(void *arg)
             continue;
         recd_err_t err;
         uint64_t t0 = recd_time_mono_us();
-        if (recd_candgen_warmup(b, 16, &err) < 0) {
+        if (recd_rank_warmup(b, 16, &err) < 0) {
             recd_log_error("model %s: warmup failed: %s", b->name, err.msg);
             missing++;
         } else {

@@ -19,35 +19,29 @@
 #include "recd/core.h"
 #include "recd/model.h"
 
-/* The hashed value(s) of one feature field for this request. */
-typedef struct recd_field_buckets {
-    const uint64_t *b; /* bucket ids; n >= 1 (a missing value hashes "") */
-    size_t n;
-} recd_field_buckets_t;
-
 /* A retrieval request with ids already resolved against bundle+overlay. */
 typedef struct recd_cand_request {
-    const int64_t *history;    /* known base item indices, request order */
+    const int64_t *history; /* known base item indices, request order */
     size_t nhistory;
     const recd_field_buckets_t *fields; /* [b->nfeatures]; only user/context fields read */
-    const int64_t *ban_base;   /* base indices never returned */
+    const int64_t *ban_base;            /* base indices never returned */
     size_t nban_base;
-    const int64_t *ban_live;   /* overlay slots never returned */
+    const int64_t *ban_live; /* overlay slots never returned */
     size_t nban_live;
-    size_t candidates;         /* how many to retrieve */
+    size_t candidates; /* how many to retrieve */
 } recd_cand_request_t;
 
 /* One candidate: a base item (index >= 0) or a live item (slot >= 0). */
 typedef struct recd_candidate {
-    int64_t index;       /* base item index, or -1 */
-    int64_t slot;        /* overlay slot, or -1 */
-    float retrieval;     /* inner product, or popularity in the fallback */
+    int64_t index;   /* base item index, or -1 */
+    int64_t slot;    /* overlay slot, or -1 */
+    float retrieval; /* inner product, or popularity in the fallback */
 } recd_candidate_t;
 
 typedef struct recd_cand_result {
     recd_candidate_t *items; /* arena memory */
     size_t n;
-    int fallback_popular;    /* no known history: most popular items */
+    int fallback_popular; /* no known history: most popular items */
     uint64_t tower_us, ann_us;
 } recd_cand_result_t;
 
@@ -55,8 +49,8 @@ typedef struct recd_cand_result {
  * of the input is then zeros). scratch must hold recd_candgen_scratch(b)
  * floats. */
 size_t recd_candgen_scratch(const recd_bundle_t *b);
-void recd_candgen_user_vector(const recd_bundle_t *b, const recd_cand_request_t *rq,
-                              float *scratch, float *u);
+void recd_candgen_user_vector(const recd_bundle_t *b, const recd_cand_request_t *rq, float *scratch,
+                              float *u);
 
 /* Retrieve candidates: popularity fallback when rq has no history, else
  * tower + ANN + live items, minus deleted and banned items, best first. */
@@ -66,8 +60,8 @@ int recd_candgen_retrieve(const recd_bundle_t *b, const recd_overlay_t *o,
 
 /* Items nearest to vector v (item embedding space), excluding one base
  * index / overlay slot (the query item itself; -1 for none). */
-int recd_candgen_nearest(const recd_bundle_t *b, const recd_overlay_t *o, const float *v,
-                         size_t k, int64_t skip_index, int64_t skip_slot, recd_arena_t *arena,
+int recd_candgen_nearest(const recd_bundle_t *b, const recd_overlay_t *o, const float *v, size_t k,
+                         int64_t skip_index, int64_t skip_slot, recd_arena_t *arena,
                          recd_cand_result_t *res, recd_err_t *err);
 
 /* Run `rounds` retrievals with synthetic histories and no feature values,

@@ -57,6 +57,7 @@ typedef struct recd_conf {
     int ann_use_index_file;      /* read index.faiss when present */
     int64_t candgen_candidates;  /* default number of retrieved candidates */
     int64_t candgen_max_history; /* longest request history accepted */
+    int64_t rank_max_items;      /* most items one /v1/score request may give */
 } recd_conf_t;
 
 typedef enum {

@@ -36,14 +36,34 @@ typedef enum { RECD_SRC_USER = 0, RECD_SRC_ITEM = 1, RECD_SRC_CONTEXT = 2 } recd
 typedef struct recd_feature {
     char *name;
     recd_feat_source_t source;
-    int bucketized;      /* else categorical */
-    double *boundaries;  /* ascending, for bucketized */
+    int bucketized;     /* else categorical */
+    double *boundaries; /* ascending, for bucketized */
     size_t nboundaries;
-    uint64_t buckets;    /* hash space */
+    uint64_t buckets; /* hash space */
     int multi_valued;
-    char *column;        /* items.tsv column of an item field ("id" for item_id) */
-    int column_idx;      /* resolved column index, -1 for non-item fields */
+    char *column;   /* items.tsv column of an item field ("id" for item_id) */
+    int column_idx; /* resolved column index, -1 for non-item fields */
 } recd_feature_t;
+
+/* The value(s) of one feature field: bucket ids and the value texts they
+ * were hashed from (texts are needed again for Wide&Deep crosses). n >= 1:
+ * a missing value, null or an empty list is one value "". */
+typedef struct recd_field_buckets {
+    const uint64_t *b; /* [n] bucket ids */
+    size_t n;
+    const char *const *t; /* [n] value texts (not necessarily NUL-terminated); may be NULL */
+    const uint32_t *tlen; /* [n] text lengths, NULL when t is NULL */
+} recd_field_buckets_t;
+
+/* An item-source field hashed for every bundle item at load (never per
+ * request): item i's values are [off[i], off[i+1]). */
+typedef struct recd_item_field {
+    uint32_t *off;      /* [n_items + 1] */
+    uint64_t *buckets;  /* [off[n_items]] */
+    const char **texts; /* [off[n_items]] value texts (into items_text or text_pool) */
+    uint32_t *tlen;     /* [off[n_items]] */
+    char *text_pool;    /* bucket-index texts of bucketized fields */
+} recd_item_field_t;
 
 /* A dense layer y = act(x @ w + b), w [in, out] row-major. */
 typedef struct recd_layer {
@@ -54,23 +74,32 @@ typedef struct recd_layer {
 
 /* One part of the candidate tower's input, in manifest "input" order. */
 typedef struct recd_cand_input {
-    int is_history;              /* mean of cand.hist_emb rows */
-    int feature;                 /* index into bundle features (user field) */
-    const recd_tensor_t *table;  /* cand.field.<f> [buckets, E] */
+    int is_history;             /* mean of cand.hist_emb rows */
+    int feature;                /* index into bundle features (user field) */
+    const recd_tensor_t *table; /* cand.field.<f> [buckets, E] */
 } recd_cand_input_t;
+
+/* A live item's hashed item-field values, immutable and refcounted so
+ * overlay snapshots share it. */
+typedef struct recd_live_item {
+    _Atomic long refs;
+    recd_field_buckets_t *fields; /* [nfeatures]; item-source entries set */
+    void *storage;                /* one block behind fields */
+} recd_live_item_t;
 
 /* The live-item overlay: items added, replaced or deleted at run time on
  * top of an immutable bundle. A snapshot is immutable; updates publish a new
  * one (copy on write). Readers hold a reference for the request. */
 typedef struct recd_overlay {
     _Atomic long refs;
-    size_t n_items_base;     /* bundle item count (bitmap length) */
-    uint8_t *deleted;        /* n_items_base/8 bytes: base items removed or replaced; may be NULL */
-    size_t n_deleted;        /* base items marked in `deleted` */
-    size_t n_added;          /* live items */
+    size_t n_items_base; /* bundle item count (bitmap length) */
+    uint8_t *deleted;    /* n_items_base/8 bytes: base items removed or replaced; may be NULL */
+    size_t n_deleted;    /* base items marked in `deleted` */
+    size_t n_added;      /* live items */
     size_t cap_added;
     char **added_ids;        /* [n_added] */
     float *added_vecs;       /* [n_added, dim] */
+    recd_live_item_t **live; /* [n_added] item-field values */
     uint64_t *added_hash;    /* open-addressing table of slots+1 (0 = empty), cap 2*n */
     size_t hash_cap;
 } recd_overlay_t;
@@ -79,27 +108,28 @@ typedef struct recd_bundle {
     _Atomic long refs;
     char *name;
     int64_t version;
-    char *dir;           /* bundle directory */
+    char *dir; /* bundle directory */
     char *created;
     struct json_t *manifest;
     /* tensors */
-    void *map;           /* mmap of tensors.bin */
+    void *map; /* mmap of tensors.bin */
     size_t map_len;
     recd_tensor_t *tensors;
     size_t ntensors;
     /* items */
     size_t n_items;
-    char *items_text;    /* items.tsv contents; cells point into it */
+    char *items_text; /* items.tsv contents; cells point into it */
     size_t ncols;
-    char **col_names;    /* [ncols] */
-    char **cells;        /* [n_items * ncols], NUL-terminated */
-    double *popularity;  /* [n_items], 0 when the column is absent */
+    char **col_names;        /* [ncols] */
+    char **cells;            /* [n_items * ncols], NUL-terminated */
+    double *popularity;      /* [n_items], 0 when the column is absent */
     uint32_t *by_popularity; /* item indices, popularity desc, ties by index */
-    uint64_t *id_hash;   /* open addressing: (index+1), 0 = empty */
+    uint64_t *id_hash;       /* open addressing: (index+1), 0 = empty */
     size_t id_hash_cap;
     /* features */
     recd_feature_t *features;
     size_t nfeatures;
+    recd_item_field_t *item_fields; /* [nfeatures]; filled for item-source fields only */
     /* candidate model */
     size_t dim;          /* D: item vectors, user vector */
     size_t embed_dim;    /* E: history and field embeddings */
@@ -112,23 +142,29 @@ typedef struct recd_bundle {
     /* ANN */
     recd_ann_spec_t ann_spec;
     recd_ann_t *ann;
-    int ann_from_file;   /* index.faiss was read (else built at load) */
+    int ann_from_file; /* index.faiss was read (else built at load) */
     uint64_t ann_build_us;
     /* live items; guarded by overlay_lock for pointer swaps only */
     recd_overlay_t *overlay;
-    void *overlay_lock;  /* pthread_mutex_t*: protects the `overlay` pointer */
-    void *writer_lock;   /* pthread_mutex_t*: serialises overlay writers */
+    void *overlay_lock; /* pthread_mutex_t*: protects the `overlay` pointer */
+    void *writer_lock;  /* pthread_mutex_t*: serialises overlay writers */
+    /* ranking network, attached by the loader's hook (src/rank), opaque here */
+    void *ranker;
+    void (*ranker_free)(void *ranker);
     /* accounting */
     uint64_t load_us;
-    size_t bytes;        /* tensors + items + index + tables */
+    size_t bytes; /* tensors + items + index + tables */
 } recd_bundle_t;
 
 /* Loading options (from config). */
 typedef struct recd_model_opts {
-    const char *ann_factory;  /* "" = manifest */
-    int nprobe;               /* 0 = manifest */
-    int ef_search;            /* 0 = manifest */
-    int use_index_file;       /* read index.faiss when present */
+    const char *ann_factory; /* "" = manifest */
+    int nprobe;              /* 0 = manifest */
+    int ef_search;           /* 0 = manifest */
+    int use_index_file;      /* read index.faiss when present */
+    /* called after validation, before publication (e.g. to attach the
+     * ranker); non-zero rejects the bundle with err. May be NULL. */
+    int (*attach)(recd_bundle_t *b, recd_err_t *err);
 } recd_model_opts_t;
 
 /* Load and fully validate the bundle in dir (name and version are taken
@@ -165,12 +201,19 @@ static inline int recd_overlay_deleted(const recd_overlay_t *o, size_t i)
 /* Slot of a live item id in o, or -1. */
 int64_t recd_overlay_find(const recd_overlay_t *o, const char *id, size_t len);
 /* Add or replace an item with vector vec[dim]; delete an item. Both publish
- * a new snapshot atomically. Thread-safe (writers serialise). Returns 0,
+ * a new snapshot atomically. item_fields: [b->nfeatures] values of the
+ * item-source fields (copied; NULL or n == 0 entries = missing, hashed as
+ * ""; item_id is the id itself). Thread-safe (writers serialise). Returns 0,
  * RECD_ENOENT (delete of an unknown id) or RECD_ENOMEM. *created tells
  * whether the id was new. */
-int recd_overlay_put(recd_bundle_t *b, const char *id, const float *vec, int *created,
-                     recd_err_t *err);
+int recd_overlay_put(recd_bundle_t *b, const char *id, const float *vec,
+                     const recd_field_buckets_t *item_fields, int *created, recd_err_t *err);
 int recd_overlay_delete(recd_bundle_t *b, const char *id, recd_err_t *err);
+/* Values of item-source feature f of a candidate: base item `index`
+ * (hashed at load) or live `slot` (hashed at PUT). Exactly one of index and
+ * slot is >= 0. Thread-safe; out points into b or o. */
+void recd_item_values(const recd_bundle_t *b, const recd_overlay_t *o, int64_t index, int64_t slot,
+                      size_t f, recd_field_buckets_t *out);
 /* Is an id servable (base and not deleted, or live)? */
 int recd_overlay_item_known(const recd_bundle_t *b, const recd_overlay_t *o, const char *id,
                             size_t len, int64_t *base_index, int64_t *slot);
@@ -179,9 +222,9 @@ int recd_overlay_item_known(const recd_bundle_t *b, const recd_overlay_t *o, con
 
 typedef struct recd_model_status {
     char name[64];
-    int64_t version;      /* 0 when nothing is loaded */
+    int64_t version; /* 0 when nothing is loaded */
     size_t n_items, dim;
-    char index[64];       /* factory string */
+    char index[64]; /* factory string */
     int ann_from_file;
     double load_ms, ann_build_ms;
     size_t bytes;
@@ -228,8 +271,7 @@ int recd_bundle_writer_tensor(recd_bundle_writer_t *w, const char *name, const f
  * when too long. */
 const char *recd_bundle_writer_path(recd_bundle_writer_t *w, const char *file);
 /* Write items.tsv text as given. */
-int recd_bundle_writer_items(recd_bundle_writer_t *w, const char *tsv, size_t len,
-                             recd_err_t *err);
+int recd_bundle_writer_items(recd_bundle_writer_t *w, const char *tsv, size_t len, recd_err_t *err);
 /* Finish: write manifest.json = `manifest` (borrowed JSON object; this
  * adds "tensors", "tensor_alignment" and "files" with SHA-256 of every
  * file; the caller's object is not modified), fsync every file, rename to

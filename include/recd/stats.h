@@ -66,14 +66,19 @@ typedef struct recd_stats_endpoint {
     recd_hist_t latency;
 } recd_stats_endpoint_t;
 
+/* Stages of a recommendation, timed separately. */
+enum { RECD_STAGE_TOWER = 0, RECD_STAGE_ANN = 1, RECD_STAGE_RANK = 2, RECD_STATS_NSTAGES = 3 };
+extern const char *const recd_stats_stage_names[RECD_STATS_NSTAGES];
+
 /* One per thread that serves requests (workers + admin thread). */
 typedef struct recd_stats_thread {
     recd_stats_endpoint_t ep[RECD_STATS_MAX_ENDPOINTS];
-    _Atomic uint64_t conns_open;     /* gauge */
-    _Atomic uint64_t conns_accepted; /* counter */
-    _Atomic uint64_t conns_rejected; /* over max_connections */
-    _Atomic uint64_t inflight;       /* gauge */
-    _Atomic uint64_t rejected_busy;  /* 503 past max in-flight */
+    recd_hist_t stages[RECD_STATS_NSTAGES]; /* per-stage latency of /v1/recommend */
+    _Atomic uint64_t conns_open;            /* gauge */
+    _Atomic uint64_t conns_accepted;        /* counter */
+    _Atomic uint64_t conns_rejected;        /* over max_connections */
+    _Atomic uint64_t inflight;              /* gauge */
+    _Atomic uint64_t rejected_busy;         /* 503 past max in-flight */
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t tls_handshake_failures;
     _Atomic uint64_t heartbeat;        /* bumped when the main thread pings (watchdog) */

@@ -213,6 +213,7 @@ static const recd_http_route_t routes[] = {
     {RECD_HTTP_POST, "/admin/reload", RECD_ROUTE_ADMIN, h_admin_reload, NULL, 0},
     {RECD_HTTP_GET | RECD_HTTP_POST, "/v1/recommend", RECD_ROUTE_JSON_BODY, recd_api_h_recommend,
      NULL, 0},
+    {RECD_HTTP_POST, "/v1/score", RECD_ROUTE_JSON_BODY, recd_api_h_score, NULL, 0},
     {RECD_HTTP_GET, "/v1/similar/{item_id}", 0, recd_api_h_similar, NULL, 0},
     {RECD_HTTP_PUT | RECD_HTTP_DELETE, "/v1/items/{item_id}", RECD_ROUTE_JSON_BODY,
      recd_api_h_items, NULL, 0},

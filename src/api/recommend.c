@@ -10,6 +10,8 @@
 #include "recd/candgen.h"
 #include "recd/conf.h"
 #include "recd/model.h"
+#include "recd/nn.h"
+#include "recd/rank.h"
 #include "recd/stats.h"
 
 #define MAX_ID_BYTES 256
@@ -29,7 +31,7 @@ typedef struct apierr {
 } apierr_t;
 
 __attribute__((format(printf, 5, 6))) static int aerr(apierr_t *e, int status, const char *code,
-                                                       const char *field, const char *fmt, ...)
+                                                      const char *field, const char *fmt, ...)
 {
     e->status = status;
     e->code = code;
@@ -59,8 +61,8 @@ static int valid_item_id(const char *s, size_t n)
 /* ---- feature hashing of request values (BUNDLE.md "text(v)") ------------------ */
 
 /* Text of one scalar value; returns length or -1 with e filled. */
-static int value_text(const recd_feature_t *f, json_t *v, const char *where, char *buf,
-                      size_t cap, const char **text, apierr_t *e)
+static int value_text(const recd_feature_t *f, json_t *v, const char *where, char *buf, size_t cap,
+                      const char **text, apierr_t *e)
 {
     if (!v || json_is_null(v)) {
         *text = "";
@@ -87,9 +89,11 @@ static int value_text(const recd_feature_t *f, json_t *v, const char *where, cha
     }
     if (json_is_real(v)) {
         double x = json_real_value(v);
-        if (!isfinite(x) || x != floor(x) || fabs(x) > 9e15)
+        if (!isfinite(x) || x != floor(x))
             return aerr(e, 400, "bad_request", where, "%s takes a string or an integer", f->name);
-        int n = snprintf(buf, cap, "%lld", (long long)x);
+        /* an integral float is its exact integer in decimal (1e16 ->
+         * "10000000000000000"; -0.0 -> "0") */
+        int n = x == 0 ? snprintf(buf, cap, "0") : snprintf(buf, cap, "%.0f", x);
         *text = buf;
         return n;
     }
@@ -106,22 +110,31 @@ static int field_buckets(const recd_feature_t *f, json_t *v, const char *where, 
     if (n == 0)
         n = 1; /* an empty list counts as one empty value */
     uint64_t *b = recd_arena_alloc(a, n * sizeof *b);
-    if (!b)
+    const char **texts = recd_arena_alloc(a, n * sizeof *texts);
+    uint32_t *tlen = recd_arena_alloc(a, n * sizeof *tlen);
+    if (!b || !texts || !tlen)
         return aerr(e, 500, "internal", NULL, "out of memory");
     size_t nl = strlen(f->name);
     for (size_t i = 0; i < n; i++) {
         json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
         if (json_is_array(x))
             return aerr(e, 400, "bad_request", where, "%s: nested lists are not allowed", f->name);
-        char buf[64];
+        char buf[400]; /* %.0f of a double needs up to 309 digits */
         const char *t = "";
         int tl = value_text(f, x, where, buf, sizeof buf, &t, e);
         if (tl < 0)
             return -1;
         b[i] = recd_feature_bucket(f->name, nl, t, (size_t)tl, f->buckets);
+        /* the text outlives buf: Wide&Deep crosses hash it again */
+        texts[i] = recd_arena_strndup(a, t, (size_t)tl);
+        tlen[i] = (uint32_t)tl;
+        if (!texts[i])
+            return aerr(e, 500, "internal", NULL, "out of memory");
     }
     out->b = b;
     out->n = n;
+    out->t = texts;
+    out->tlen = tlen;
     return 0;
 }
 
@@ -170,10 +183,10 @@ typedef struct rec_req {
     json_t *history, *exclude, *features, *context;
     const char *model;
     int include_seen, explain;
+    int rank; /* run the ranking stage (default 1; "rank": false = retrieval order) */
 } rec_req_t;
 
-static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out,
-                   apierr_t *e)
+static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out, apierr_t *e)
 {
     json_t *v = json_object_get(o, key);
     if (!v)
@@ -223,15 +236,14 @@ static int get_id_list(json_t *o, const char *key, size_t max, json_t **out, api
 
 static int parse_rec(json_t *j, rec_req_t *q, apierr_t *e)
 {
-    static const char *const known[] = {"user_id", "k", "candidates", "history", "features",
-                                        "context", "exclude", "model", "explain", "include_seen",
-                                        NULL};
+    static const char *const known[] = {
+        "user_id", "k",     "candidates", "history",      "features", "context",
+        "exclude", "model", "explain",    "include_seen", "rank",     NULL};
     if (!json_is_object(j))
         return aerr(e, 400, "bad_request", "body", "expected a JSON object");
     const char *key;
     json_t *v;
-    json_object_foreach(j, key, v)
-    {
+    json_object_foreach (j, key, v) {
         int ok = 0;
         for (const char *const *k = known; *k; k++)
             ok |= strcmp(*k, key) == 0;
@@ -259,6 +271,9 @@ static int parse_rec(json_t *j, rec_req_t *q, apierr_t *e)
         get_bool(j, "include_seen", &q->include_seen, e) < 0 ||
         get_bool(j, "explain", &q->explain, e) < 0)
         return -1;
+    q->rank = 1;
+    if (get_bool(j, "rank", &q->rank, e) < 0)
+        return -1;
     static const char *const objs[] = {"features", "context"};
     for (int i = 0; i < 2; i++) {
         json_t *o = json_object_get(j, objs[i]);
@@ -281,8 +296,8 @@ static int parse_rec(json_t *j, rec_req_t *q, apierr_t *e)
 static json_t *query_to_json(recd_http_req_t *r, apierr_t *e)
 {
     /* unknown parameters are refused, as unknown fields of the POST body are */
-    static const char *const allowed[] = {"user_id", "k", "candidates", "history", "exclude",
-                                          "model", "include_seen", NULL};
+    static const char *const allowed[] = {
+        "user_id", "k", "candidates", "history", "exclude", "model", "include_seen", "rank", NULL};
     const char *bad = recd_http_req_query_unknown(r, allowed);
     if (bad) {
         aerr(e, 400, "bad_request", bad, "unknown query parameter \"%s\"", bad);
@@ -322,13 +337,16 @@ static json_t *query_to_json(recd_http_req_t *r, apierr_t *e)
     }
     if ((v = recd_http_req_query(r, "model")))
         json_object_set_new(j, "model", json_string(v));
-    if ((v = recd_http_req_query(r, "include_seen"))) {
+    static const char *const bools[] = {"include_seen", "rank"};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = recd_http_req_query(r, bools[i])))
+            continue;
         if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
             json_decref(j);
-            aerr(e, 400, "bad_request", "include_seen", "include_seen must be true or false");
+            aerr(e, 400, "bad_request", bools[i], "%s must be true or false", bools[i]);
             return NULL;
         }
-        json_object_set_new(j, "include_seen", json_boolean(!strcmp(v, "true") || !strcmp(v, "1")));
+        json_object_set_new(j, bools[i], json_boolean(!strcmp(v, "true") || !strcmp(v, "1")));
     }
     return j;
 }
@@ -347,38 +365,48 @@ static json_t *model_json(const recd_bundle_t *b)
 }
 
 /* Run a recommendation for a parsed request; answers the client. */
-static void recommend(recd_http_req_t *r, rec_req_t *q)
+/* What recommend and score share: the model, a catalog snapshot, the
+ * resolved history and bans, and the hashed user/context fields. */
+typedef struct prep {
+    recd_bundle_t *b;
+    recd_overlay_t *o;
+    recd_cand_request_t rq;
+    size_t unknown;
+} prep_t;
+
+static void prep_release(prep_t *p)
 {
-    uint64_t t0 = recd_time_mono_us();
-    apierr_t e;
+    if (p->o)
+        recd_overlay_release(p->o);
+    if (p->b)
+        recd_model_release(p->b);
+}
+
+static int prepare(recd_http_req_t *r, const rec_req_t *q, prep_t *p, apierr_t *e)
+{
+    memset(p, 0, sizeof *p);
     recd_arena_t *a = recd_http_req_arena(r);
-    recd_bundle_t *b = acquire_model(q->model, &e);
-    if (!b) {
-        send_aerr(r, &e);
-        return;
-    }
-    recd_overlay_t *o = recd_overlay_acquire(b);
+    if (!(p->b = acquire_model(q->model, e)))
+        return -1;
+    recd_bundle_t *b = p->b;
+    p->o = recd_overlay_acquire(b);
     size_t nh = q->history ? json_array_size(q->history) : 0;
     size_t nx = q->exclude ? json_array_size(q->exclude) : 0;
     int64_t *hist = recd_arena_alloc(a, (nh + 1) * sizeof *hist);
     int64_t *ban_base = recd_arena_alloc(a, (nh + nx + 1) * sizeof *ban_base);
     int64_t *ban_live = recd_arena_alloc(a, (nh + nx + 1) * sizeof *ban_live);
-    recd_cand_request_t rq = {0};
-    size_t unknown = 0;
-    json_t *resp = NULL;
-    if (!hist || !ban_base || !ban_live) {
-        aerr(&e, 500, "internal", NULL, "out of memory");
-        goto fail;
-    }
+    if (!hist || !ban_base || !ban_live)
+        return aerr(e, 500, "internal", NULL, "out of memory");
+    recd_cand_request_t *rq = &p->rq;
     for (size_t pass = 0; pass < 2; pass++) {
         json_t *list = pass == 0 ? q->history : q->exclude;
         size_t n = pass == 0 ? nh : nx;
         for (size_t i = 0; i < n; i++) {
             json_t *s = json_array_get(list, i);
             int64_t base, slot;
-            if (!recd_overlay_item_known(b, o, json_string_value(s), json_string_length(s), &base,
-                                         &slot)) {
-                unknown++;
+            if (!recd_overlay_item_known(b, p->o, json_string_value(s), json_string_length(s),
+                                         &base, &slot)) {
+                p->unknown++;
                 continue;
             }
             if (pass == 0) {
@@ -388,71 +416,146 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
                                       : recd_bundle_item_index(b, json_string_value(s),
                                                                json_string_length(s));
                 if (h >= 0)
-                    hist[rq.nhistory++] = h;
+                    hist[rq->nhistory++] = h;
             }
             if (pass == 1 || !q->include_seen) {
                 if (base >= 0)
-                    ban_base[rq.nban_base++] = base;
+                    ban_base[rq->nban_base++] = base;
                 else
-                    ban_live[rq.nban_live++] = slot;
+                    ban_live[rq->nban_live++] = slot;
             }
         }
     }
-    rq.history = hist;
-    rq.ban_base = ban_base;
-    rq.ban_live = ban_live;
-    rq.candidates = (size_t)q->candidates;
-    rq.fields = request_fields(b, q->user_id, q->features, q->context, a, &e);
-    if (!rq.fields)
-        goto fail;
+    rq->history = hist;
+    rq->ban_base = ban_base;
+    rq->ban_live = ban_live;
+    rq->candidates = (size_t)q->candidates;
+    rq->fields = request_fields(b, q->user_id, q->features, q->context, a, e);
+    return rq->fields ? 0 : -1;
+}
+
+/* Score candidates with the bundle's ranker (when it has one) and order
+ * them: scores[i] for c[i], order[] best first. Without a ranker the score
+ * is the retrieval score and the order is the retrieval order. */
+typedef struct ranked {
+    const recd_candidate_t *c;
+    float score;
+    size_t pos; /* retrieval position: tie-break */
+} ranked_t;
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    const ranked_t *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int rank_all(const prep_t *p, const recd_candidate_t *c, size_t n, recd_arena_t *a,
+                    int use_ranker, int explain, ranked_t **out, recd_rank_explain_t **ex,
+                    uint64_t *rank_us, apierr_t *e)
+{
+    uint64_t t0 = recd_time_mono_us();
+    ranked_t *rk = recd_arena_alloc(a, (n ? n : 1) * sizeof *rk);
+    float *sc = recd_arena_alloc(a, (n ? n : 1) * sizeof *sc);
+    *ex = NULL;
+    if (!rk || !sc)
+        return aerr(e, 500, "internal", NULL, "out of memory");
+    const recd_ranker_t *rr = use_ranker ? recd_rank_of(p->b) : NULL;
+    if (rr && n) {
+        if (explain && !(*ex = recd_arena_alloc(a, n * sizeof **ex)))
+            return aerr(e, 500, "internal", NULL, "out of memory");
+        recd_err_t err;
+        if (recd_rank_score(rr, p->b, p->o, p->rq.fields, c, n, a, sc, *ex, &err) < 0)
+            return aerr(e, 500, "internal", NULL, "ranking failed: %s", err.msg);
+    }
+    for (size_t i = 0; i < n; i++)
+        rk[i] = (ranked_t){&c[i], rr ? sc[i] : c[i].retrieval, i};
+    if (rr)
+        qsort(rk, n, sizeof *rk, cmp_ranked);
+    *out = rk;
+    *rank_us = recd_time_mono_us() - t0;
+    return 0;
+}
+
+static json_t *item_json(const prep_t *p, const ranked_t *x, const recd_rank_explain_t *ex,
+                         const recd_candidate_t *base)
+{
+    json_t *it = json_pack("{s:s,s:f,s:f}", "id", recd_candgen_id(p->b, p->o, x->c), "score",
+                           (double)x->score, "retrieval_score", (double)x->c->retrieval);
+    if (ex) {
+        const recd_rank_explain_t *z = &ex[x->c - base];
+        json_object_set_new(it, "explain",
+                            json_pack("{s:f,s:f,s:f,s:f,s:f}", "bias", (double)z->bias,
+                                      "first_order", (double)z->first_order, "second_order",
+                                      (double)z->second_order, "deep", (double)z->deep, "logit",
+                                      (double)z->logit));
+    }
+    return it;
+}
+
+/* Run a recommendation for a parsed request; answers the client. */
+static void recommend(recd_http_req_t *r, rec_req_t *q)
+{
+    uint64_t t0 = recd_time_mono_us();
+    apierr_t e;
+    recd_arena_t *a = recd_http_req_arena(r);
+    prep_t p;
     recd_cand_result_t res;
     recd_err_t err;
-    if (recd_candgen_retrieve(b, o, &rq, a, &res, &err) < 0) {
+    ranked_t *rk;
+    recd_rank_explain_t *ex;
+    uint64_t rank_us = 0;
+    if (prepare(r, q, &p, &e) < 0)
+        goto fail;
+    if (recd_candgen_retrieve(p.b, p.o, &p.rq, a, &res, &err) < 0) {
         aerr(&e, 500, "internal", NULL, "retrieval failed: %s", err.msg);
         goto fail;
     }
+    if (rank_all(&p, res.items, res.n, a, q->rank, q->explain, &rk, &ex, &rank_us, &e) < 0)
+        goto fail;
     recd_stats_thread_t *st = thread_stats(r);
-    if (unknown)
-        recd_stats_add(&st->unknown_items, unknown);
+    if (p.unknown)
+        recd_stats_add(&st->unknown_items, p.unknown);
     if (res.fallback_popular)
         recd_stats_add(&st->fallback_popular, 1);
-    /* until a ranker lands, the order is the retrieval order */
+    if (!res.fallback_popular) {
+        recd_hist_record(&st->stages[RECD_STAGE_TOWER], res.tower_us);
+        recd_hist_record(&st->stages[RECD_STAGE_ANN], res.ann_us);
+    }
+    if (q->rank && recd_rank_of(p.b))
+        recd_hist_record(&st->stages[RECD_STAGE_RANK], rank_us);
     size_t k = res.n < (size_t)q->k ? res.n : (size_t)q->k;
     json_t *items = json_array();
-    for (size_t i = 0; i < k; i++) {
-        const recd_candidate_t *c = &res.items[i];
-        json_array_append_new(items, json_pack("{s:s,s:f,s:f}", "id", recd_candgen_id(b, o, c),
-                                               "score", (double)c->retrieval, "retrieval_score",
-                                               (double)c->retrieval));
-    }
-    uint64_t total = recd_time_mono_us() - t0;
-    resp = json_pack("{s:s,s:s,s:o,s:o}", "request_id", recd_http_req_id(r), "user_id",
-                     q->user_id, "model", model_json(b), "items", items);
+    for (size_t i = 0; i < k; i++)
+        json_array_append_new(items, item_json(&p, &rk[i], ex, res.items));
+    json_t *resp = json_pack("{s:s,s:s,s:o,s:o}", "request_id", recd_http_req_id(r), "user_id",
+                             q->user_id, "model", model_json(p.b), "items", items);
     if (res.fallback_popular)
         json_object_set_new(resp, "fallback", json_string("popular"));
-    if (unknown)
-        json_object_set_new(resp, "unknown_items", json_integer((json_int_t)unknown));
+    if (p.unknown)
+        json_object_set_new(resp, "unknown_items", json_integer((json_int_t)p.unknown));
     if (q->explain) {
         char idx[64];
-        json_object_set_new(
-            resp, "explain",
-            json_pack("{s:I,s:I,s:I,s:s}", "known_history", (json_int_t)rq.nhistory,
-                      "candidates_retrieved", (json_int_t)res.n, "live_items",
-                      (json_int_t)o->n_added, "index",
-                      recd_ann_spec_factory(&b->ann_spec, idx, sizeof idx)));
+        const recd_ranker_t *rr = recd_rank_of(p.b);
+        json_object_set_new(resp, "explain",
+                            json_pack("{s:I,s:I,s:I,s:s,s:s}", "known_history",
+                                      (json_int_t)p.rq.nhistory, "candidates_retrieved",
+                                      (json_int_t)res.n, "live_items", (json_int_t)p.o->n_added,
+                                      "index",
+                                      recd_ann_spec_factory(&p.b->ann_spec, idx, sizeof idx),
+                                      "ranker", rr && q->rank ? recd_rank_type(rr) : "none"));
     }
-    json_object_set_new(resp, "timing_us",
-                        json_pack("{s:I,s:I,s:I,s:I}", "candidates",
-                                  (json_int_t)(res.tower_us + res.ann_us), "tower",
-                                  (json_int_t)res.tower_us, "ann", (json_int_t)res.ann_us, "total",
-                                  (json_int_t)total));
-    recd_overlay_release(o);
-    recd_model_release(b);
+    json_object_set_new(
+        resp, "timing_us",
+        json_pack("{s:I,s:I,s:I,s:I,s:I}", "candidates", (json_int_t)(res.tower_us + res.ann_us),
+                  "tower", (json_int_t)res.tower_us, "ann", (json_int_t)res.ann_us, "rank",
+                  (json_int_t)rank_us, "total", (json_int_t)(recd_time_mono_us() - t0)));
+    prep_release(&p);
     recd_http_respond_json(r, 200, resp);
     return;
 fail:
-    recd_overlay_release(o);
-    recd_model_release(b);
+    prep_release(&p);
     send_aerr(r, &e);
 }
 
@@ -478,6 +581,124 @@ int recd_api_h_recommend(recd_http_req_t *r, void *arg)
     }
     recommend(r, &q);
     json_decref(j);
+    return 0;
+}
+
+/* ---- POST /v1/score ------------------------------------------------------------------- */
+
+int recd_api_h_score(recd_http_req_t *r, void *arg)
+{
+    (void)arg;
+    uint64_t t0 = recd_time_mono_us();
+    apierr_t e;
+    json_t *j = recd_http_req_json(r);
+    if (!j)
+        return 0;
+    json_t *items = json_is_object(j) ? json_object_get(j, "items") : NULL;
+    size_t cap = (size_t)recd_conf_current()->rank_max_items;
+    if (json_is_object(j)) {
+        /* parse_rec knows every field but "items"; check it, then hide it */
+        if (!items) {
+            json_decref(j);
+            recd_http_respond_error(r, 400, "bad_request", "items", "items is required");
+            return 0;
+        }
+        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > cap) {
+            json_decref(j);
+            recd_http_respond_error(r, 400, "bad_request", "items",
+                                    "items must be a non-empty array of at most %zu item ids", cap);
+            return 0;
+        }
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            if (!json_is_string(json_array_get(items, i))) {
+                json_decref(j);
+                char f[48];
+                snprintf(f, sizeof f, "items[%zu]", i);
+                recd_http_respond_error(r, 400, "bad_request", f, "%s must be a string", f);
+                return 0;
+            }
+        }
+        json_incref(items);
+        json_object_del(j, "items");
+        json_t *k = json_object_get(j, "k");
+        json_t *c = json_object_get(j, "candidates");
+        if (k || c) {
+            json_decref(items);
+            json_decref(j);
+            recd_http_respond_error(r, 400, "bad_request", k ? "k" : "candidates",
+                                    "/v1/score scores the given items; %s does not apply",
+                                    k ? "k" : "candidates");
+            return 0;
+        }
+    }
+    rec_req_t q;
+    memset(&q, 0, sizeof q);
+    if (parse_rec(j, &q, &e) < 0) {
+        json_decref(items);
+        json_decref(j);
+        send_aerr(r, &e);
+        return 0;
+    }
+    recd_arena_t *a = recd_http_req_arena(r);
+    prep_t p;
+    json_t *unknown = json_array();
+    size_t n = json_array_size(items);
+    recd_candidate_t *c = recd_arena_alloc(a, n * sizeof *c);
+    float *scratch = NULL, *u = NULL;
+    ranked_t *rk;
+    recd_rank_explain_t *ex;
+    uint64_t rank_us = 0;
+    size_t nc = 0;
+    if (prepare(r, &q, &p, &e) < 0)
+        goto fail;
+    scratch = recd_arena_alloc(a, recd_candgen_scratch(p.b) * sizeof(float));
+    u = recd_arena_alloc(a, p.b->dim * sizeof(float));
+    if (!c || !scratch || !u) {
+        aerr(&e, 500, "internal", NULL, "out of memory");
+        goto fail;
+    }
+    /* retrieval_score = u . v from the candidate model, as /v1/recommend */
+    recd_candgen_user_vector(p.b, &p.rq, scratch, u);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(items, i);
+        int64_t base, slot;
+        if (!recd_overlay_item_known(p.b, p.o, json_string_value(s), json_string_length(s), &base,
+                                     &slot)) {
+            json_array_append(unknown, s);
+            continue;
+        }
+        const float *v = base >= 0 ? p.b->item_emb->data + (size_t)base * p.b->dim
+                                   : p.o->added_vecs + (size_t)slot * p.b->dim;
+        c[nc++] = (recd_candidate_t){base, base >= 0 ? -1 : slot, recd_nn_dot(p.b->dim, u, v)};
+    }
+    if (rank_all(&p, c, nc, a, q.rank, q.explain, &rk, &ex, &rank_us, &e) < 0)
+        goto fail;
+    if (!q.rank || !recd_rank_of(p.b)) {
+        /* no ranker: order by the retrieval score */
+        for (size_t i = 0; i < nc; i++)
+            rk[i].score = rk[i].c->retrieval;
+        qsort(rk, nc, sizeof *rk, cmp_ranked);
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; i < nc; i++)
+        json_array_append_new(out, item_json(&p, &rk[i], ex, c));
+    json_t *resp = json_pack("{s:s,s:s,s:o,s:o,s:o}", "request_id", recd_http_req_id(r), "user_id",
+                             q.user_id, "model", model_json(p.b), "items", out, "unknown", unknown);
+    unknown = NULL;
+    json_object_set_new(resp, "timing_us",
+                        json_pack("{s:I,s:I}", "rank", (json_int_t)rank_us, "total",
+                                  (json_int_t)(recd_time_mono_us() - t0)));
+    prep_release(&p);
+    json_decref(items);
+    json_decref(j);
+    recd_http_respond_json(r, 200, resp);
+    return 0;
+fail:
+    prep_release(&p);
+    json_decref(unknown);
+    json_decref(items);
+    json_decref(j);
+    send_aerr(r, &e);
     return 0;
 }
 
@@ -520,8 +741,8 @@ int recd_api_h_similar(recd_http_req_t *r, void *arg)
     if (!recd_overlay_item_known(b, o, id, strlen(id), &base, &slot)) {
         recd_overlay_release(o);
         recd_model_release(b);
-        recd_http_respond_error(r, 404, "unknown_item", "item_id", "no item \"%s\" in model %s",
-                                id, b->name);
+        recd_http_respond_error(r, 404, "unknown_item", "item_id", "no item \"%s\" in model %s", id,
+                                b->name);
         return 0;
     }
     const float *v = base >= 0 ? b->item_emb->data + (size_t)base * b->dim
@@ -537,8 +758,9 @@ int recd_api_h_similar(recd_http_req_t *r, void *arg)
     }
     json_t *items = json_array();
     for (size_t i = 0; i < res.n; i++)
-        json_array_append_new(items, json_pack("{s:s,s:f}", "id", recd_candgen_id(b, o, &res.items[i]),
-                                               "score", (double)res.items[i].retrieval));
+        json_array_append_new(items,
+                              json_pack("{s:s,s:f}", "id", recd_candgen_id(b, o, &res.items[i]),
+                                        "score", (double)res.items[i].retrieval));
     json_t *resp = json_pack("{s:s,s:s,s:o,s:o}", "request_id", recd_http_req_id(r), "item_id", id,
                              "model", model_json(b), "items", items);
     recd_overlay_release(o);
@@ -573,8 +795,7 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
         }
         const char *key;
         json_t *v;
-        json_object_foreach(j, key, v)
-        {
+        json_object_foreach (j, key, v) {
             if (strcmp(key, "features") && strcmp(key, "embedding") && strcmp(key, "model")) {
                 recd_http_respond_error(r, 400, "bad_request", key, "unknown field \"%s\"", key);
                 json_decref(j);
@@ -584,7 +805,8 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
         json_t *f = json_object_get(j, "features");
         if (f && !json_is_object(f)) {
             json_decref(j);
-            recd_http_respond_error(r, 400, "bad_request", "features", "features must be an object");
+            recd_http_respond_error(r, 400, "bad_request", "features",
+                                    "features must be an object");
             return 0;
         }
         json_t *m = json_object_get(j, "model");
@@ -605,9 +827,9 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
     recd_err_t err;
     if (recd_http_req_method(r) == RECD_HTTP_DELETE) {
         int rc = recd_overlay_delete(b, id, &err);
-        json_t *resp = rc == 0 ? json_pack("{s:s,s:o,s:b}", "id", id, "model", model_json(b),
-                                           "deleted", 1)
-                               : NULL;
+        json_t *resp =
+            rc == 0 ? json_pack("{s:s,s:o,s:b}", "id", id, "model", model_json(b), "deleted", 1)
+                    : NULL;
         recd_model_release(b);
         if (rc == RECD_ENOENT)
             recd_http_respond_error(r, 404, "unknown_item", "item_id", "no item \"%s\"", id);
@@ -645,11 +867,48 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
                                 "embedding must be an array of %zu finite numbers", dim);
         return 0;
     }
+    /* item features are hashed once here, never per request */
+    json_t *feats = json_object_get(j, "features");
+    recd_field_buckets_t *ifs =
+        recd_arena_alloc(recd_http_req_arena(r), (b->nfeatures + 1) * sizeof *ifs);
+    if (!ifs) {
+        recd_model_release(b);
+        json_decref(j);
+        recd_http_respond_error(r, 500, "internal", NULL, "out of memory");
+        return 0;
+    }
+    memset(ifs, 0, (b->nfeatures + 1) * sizeof *ifs);
+    const char *fkey;
+    json_t *fval;
+    json_object_foreach (feats, fkey, fval) {
+        size_t fi = 0;
+        while (fi < b->nfeatures && (b->features[fi].source != RECD_SRC_ITEM ||
+                                     strcmp(b->features[fi].name, fkey) != 0 ||
+                                     strcmp(b->features[fi].column, "id") == 0))
+            fi++;
+        char where[160];
+        snprintf(where, sizeof where, "features.%s", fkey);
+        if (fi == b->nfeatures) {
+            /* answer before json_decref: fkey belongs to j */
+            recd_http_respond_error(r, 400, "bad_request", where,
+                                    "%s is not an item feature of this model", fkey);
+            recd_model_release(b);
+            json_decref(j);
+            return 0;
+        }
+        if (field_buckets(&b->features[fi], fval, where, recd_http_req_arena(r), &ifs[fi], &e) <
+            0) {
+            recd_model_release(b);
+            json_decref(j);
+            send_aerr(r, &e);
+            return 0;
+        }
+    }
     int created = 0;
-    int rc = recd_overlay_put(b, id, vec, &created, &err);
-    json_t *resp = rc == 0 ? json_pack("{s:s,s:o,s:b}", "id", id, "model", model_json(b),
-                                       "created", created)
-                           : NULL;
+    int rc = recd_overlay_put(b, id, vec, ifs, &created, &err);
+    json_t *resp =
+        rc == 0 ? json_pack("{s:s,s:o,s:b}", "id", id, "model", model_json(b), "created", created)
+                : NULL;
     recd_model_release(b);
     json_decref(j);
     if (rc < 0)

@@ -30,8 +30,8 @@ static void mean_rows(const float *table, size_t d, const int64_t *idx, size_t n
         out[j] *= inv;
 }
 
-void recd_candgen_user_vector(const recd_bundle_t *b, const recd_cand_request_t *rq,
-                              float *scratch, float *u)
+void recd_candgen_user_vector(const recd_bundle_t *b, const recd_cand_request_t *rq, float *scratch,
+                              float *u)
 {
     size_t e = b->embed_dim;
     size_t widest = recd_candgen_scratch(b) / 2;
@@ -181,8 +181,8 @@ int recd_candgen_retrieve(const recd_bundle_t *b, const recd_overlay_t *o,
     if (rq->nhistory == 0) {
         /* BUNDLE.md §3: most popular items, minus banned and deleted */
         res->fallback_popular = 1;
-        recd_candidate_t *out = recd_arena_alloc(a, (rq->candidates ? rq->candidates : 1) *
-                                                        sizeof *out);
+        recd_candidate_t *out =
+            recd_arena_alloc(a, (rq->candidates ? rq->candidates : 1) * sizeof *out);
         if (!out)
             return recd_err_set(err, RECD_ENOMEM, "out of memory");
         size_t n = 0;
@@ -233,7 +233,9 @@ static recd_field_buckets_t *missing_fields(const recd_bundle_t *b, recd_arena_t
     for (size_t i = 0; i < b->nfeatures; i++) {
         const recd_feature_t *f = &b->features[i];
         bk[i] = recd_feature_bucket(f->name, strlen(f->name), "", 0, f->buckets);
-        fb[i] = (recd_field_buckets_t){&bk[i], 1};
+        static const char *const empty_text[1] = {""};
+        static const uint32_t empty_len[1] = {0};
+        fb[i] = (recd_field_buckets_t){&bk[i], 1, empty_text, empty_len};
     }
     return fb;
 }

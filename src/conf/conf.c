@@ -86,10 +86,12 @@ static const recd_conf_key_t keys[] = {
      "HNSW search beam; 0 = the manifest's value"},
     {"ann.use_index_file", RECD_CONF_T_BOOL, OFF(ann_use_index_file), 0, 1, 1, NULL, NULL, 0,
      "read the bundle's index.faiss when present and consistent (else build at load)"},
-    {"candgen.candidates", RECD_CONF_T_INT, OFF(candgen_candidates), 1, 10000, 300, NULL, NULL,
-     1, "candidates retrieved per request when the request does not say"},
-    {"candgen.max_history", RECD_CONF_T_INT, OFF(candgen_max_history), 1, 100000, 1000, NULL,
-     NULL, 1, "longest request history accepted (400 above)"},
+    {"candgen.candidates", RECD_CONF_T_INT, OFF(candgen_candidates), 1, 10000, 300, NULL, NULL, 1,
+     "candidates retrieved per request when the request does not say"},
+    {"candgen.max_history", RECD_CONF_T_INT, OFF(candgen_max_history), 1, 100000, 1000, NULL, NULL,
+     1, "longest request history accepted (400 above)"},
+    {"rank.max_items", RECD_CONF_T_INT, OFF(rank_max_items), 1, 10000, 1000, NULL, NULL, 1,
+     "most items one /v1/score request may list (400 above)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -278,7 +278,7 @@ static int parse_features(recd_bundle_t *b, json_t *m, recd_err_t *err)
         }
         if (x->source == RECD_SRC_ITEM) {
             json_t *col = json_object_get(f, "column");
-            const char *c = json_is_string(col) ? json_string_value(col)
+            const char *c = json_is_string(col)            ? json_string_value(col)
                             : strcmp(name, "item_id") == 0 ? "id"
                                                            : name;
             x->column = strdup(c);
@@ -304,6 +304,96 @@ static const recd_feature_t *find_feature(const recd_bundle_t *b, const char *na
             return &b->features[i];
         }
     return NULL;
+}
+
+/* Hash every item's values of every item-source field once, at load. */
+static int hash_item_fields(recd_bundle_t *b, recd_err_t *err)
+{
+    b->item_fields = calloc(b->nfeatures ? b->nfeatures : 1, sizeof *b->item_fields);
+    if (!b->item_fields)
+        return recd_err_set(err, RECD_ENOMEM, "out of memory");
+    for (size_t fi = 0; fi < b->nfeatures; fi++) {
+        const recd_feature_t *f = &b->features[fi];
+        if (f->source != RECD_SRC_ITEM)
+            continue;
+        recd_item_field_t *x = &b->item_fields[fi];
+        size_t nl = strlen(f->name);
+        /* count values: multi-valued cells split on '|' */
+        size_t total = 0;
+        x->off = calloc(b->n_items + 1, sizeof *x->off);
+        if (!x->off)
+            return recd_err_set(err, RECD_ENOMEM, "out of memory");
+        for (size_t i = 0; i < b->n_items; i++) {
+            const char *cell = b->cells[i * b->ncols + (size_t)f->column_idx];
+            size_t n = 1;
+            if (f->multi_valued)
+                for (const char *p = cell; *p; p++)
+                    n += *p == '|';
+            x->off[i] = (uint32_t)total;
+            total += n;
+            if (total > UINT32_MAX)
+                return recd_err_set(err, RECD_EINVAL, "items.tsv: too many values in column %s",
+                                    f->column);
+        }
+        x->off[b->n_items] = (uint32_t)total;
+        x->buckets = malloc((total ? total : 1) * sizeof *x->buckets);
+        x->texts = malloc((total ? total : 1) * sizeof *x->texts);
+        x->tlen = malloc((total ? total : 1) * sizeof *x->tlen);
+        /* bucket-index texts of a bucketized field: at most 20 digits + NUL */
+        x->text_pool = f->bucketized ? malloc((total ? total : 1) * 21) : NULL;
+        if (!x->buckets || !x->texts || !x->tlen || (f->bucketized && !x->text_pool))
+            return recd_err_set(err, RECD_ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < b->n_items; i++) {
+            const char *p = b->cells[i * b->ncols + (size_t)f->column_idx];
+            for (;;) {
+                const char *e = f->multi_valued ? strchr(p, '|') : NULL;
+                size_t len = e ? (size_t)(e - p) : strlen(p);
+                const char *t = p;
+                if (f->bucketized && len) {
+                    char num[64], *end;
+                    if (len >= sizeof num)
+                        return recd_err_set(err, RECD_EINVAL,
+                                            "items.tsv: line %zu: column %s: not a number", i + 2,
+                                            f->column);
+                    memcpy(num, p, len);
+                    num[len] = '\0';
+                    double v = strtod(num, &end);
+                    if (*end || !isfinite(v))
+                        return recd_err_set(
+                            err, RECD_EINVAL,
+                            "items.tsv: line %zu: column %s: \"%s\" is not a number", i + 2,
+                            f->column, num);
+                    char *dst = x->text_pool + k * 21;
+                    len = (size_t)snprintf(dst, 21, "%zu", recd_feature_bucketize(f, v));
+                    t = dst;
+                }
+                x->texts[k] = t;
+                x->tlen[k] = (uint32_t)len;
+                x->buckets[k] = recd_feature_bucket(f->name, nl, t, len, f->buckets);
+                k++;
+                if (!e)
+                    break;
+                p = e + 1;
+            }
+        }
+    }
+    return 0;
+}
+
+void recd_item_values(const recd_bundle_t *b, const recd_overlay_t *o, int64_t index, int64_t slot,
+                      size_t f, recd_field_buckets_t *out)
+{
+    if (index >= 0) {
+        const recd_item_field_t *x = &b->item_fields[f];
+        uint32_t a = x->off[index], e = x->off[index + 1];
+        out->b = x->buckets + a;
+        out->n = e - a;
+        out->t = x->texts + a;
+        out->tlen = x->tlen + a;
+        return;
+    }
+    *out = o->live[slot]->fields[f];
 }
 
 /* ---- tensors --------------------------------------------------------------------------------- */
@@ -370,7 +460,9 @@ static int load_tensors(recd_bundle_t *b, json_t *m, recd_err_t *err)
         size_t nd = json_array_size(shape);
         if (rc || nd < 1 || nd > 2) {
             if (!rc)
-                rc = recd_err_set(err, RECD_EINVAL, "manifest.json: tensor %s: shape must have 1 or 2 dimensions", name);
+                rc = recd_err_set(err, RECD_EINVAL,
+                                  "manifest.json: tensor %s: shape must have 1 or 2 dimensions",
+                                  name);
             break;
         }
         x->ndim = (int)nd;
@@ -485,8 +577,8 @@ static int parse_layers(const recd_bundle_t *b, json_t *arr, const char *where, 
         json_t *act = json_object_get(l, "activation");
         const char *a = json_is_string(act) ? json_string_value(act) : "relu";
         if (strcmp(a, "relu") != 0 && strcmp(a, "linear") != 0 && strcmp(a, "none") != 0)
-            return recd_err_set(err, RECD_EINVAL, "manifest.json: %s.activation: unknown \"%s\"",
-                                w, a);
+            return recd_err_set(err, RECD_EINVAL, "manifest.json: %s.activation: unknown \"%s\"", w,
+                                a);
         if (out) {
             out[i].w = wt;
             out[i].b = bt;
@@ -525,7 +617,8 @@ static int parse_candidate(recd_bundle_t *b, json_t *m, recd_err_t *err)
     if (!ht || !(b->hist_emb = want(b, ht, (int64_t)b->n_items, edim, err)))
         return RECD_EINVAL;
     int64_t ml = 50;
-    if (json_object_get(h, "max_len") && jint(h, "max_len", "candidate.history", 1, 100000, &ml, err) < 0)
+    if (json_object_get(h, "max_len") &&
+        jint(h, "max_len", "candidate.history", 1, 100000, &ml, err) < 0)
         return RECD_EINVAL;
     b->hist_max_len = (size_t)ml;
     json_t *fields = json_object_get(c, "fields");
@@ -539,7 +632,8 @@ static int parse_candidate(recd_bundle_t *b, json_t *m, recd_err_t *err)
     for (size_t i = 0; i < b->ninputs; i++) {
         json_t *e = json_array_get(input, i);
         if (!json_is_string(e))
-            return recd_err_set(err, RECD_EINVAL, "manifest.json: candidate.input[%zu]: expected a string", i);
+            return recd_err_set(err, RECD_EINVAL,
+                                "manifest.json: candidate.input[%zu]: expected a string", i);
         const char *nm = json_string_value(e);
         if (strcmp(nm, "history") == 0) {
             b->inputs[i].is_history = 1;
@@ -580,9 +674,10 @@ static int parse_candidate(recd_bundle_t *b, json_t *m, recd_err_t *err)
                      err) < 0)
         return RECD_EINVAL;
     if (last != dim)
-        return recd_err_set(err, RECD_EINVAL,
-                            "manifest.json: candidate.tower: last layer gives %lld, expected dim %lld",
-                            (long long)last, (long long)dim);
+        return recd_err_set(
+            err, RECD_EINVAL,
+            "manifest.json: candidate.tower: last layer gives %lld, expected dim %lld",
+            (long long)last, (long long)dim);
     return 0;
 }
 
@@ -646,7 +741,8 @@ static int check_ranker(recd_bundle_t *b, json_t *m, recd_err_t *err)
             return RECD_EINVAL;
         json_t *fs = jarr(x, "fields", w, err);
         if (!fs || json_array_size(fs) != 2)
-            return recd_err_set(err, RECD_EINVAL, "manifest.json: %s.fields: expected two fields", w);
+            return recd_err_set(err, RECD_EINVAL, "manifest.json: %s.fields: expected two fields",
+                                w);
         for (size_t j = 0; j < 2; j++) {
             json_t *fn = json_array_get(fs, j);
             if (!json_is_string(fn) || !find_feature(b, json_string_value(fn), NULL))
@@ -656,7 +752,8 @@ static int check_ranker(recd_bundle_t *b, json_t *m, recd_err_t *err)
     return 0;
 }
 
-/* ---- items.tsv ---------------------------------------------------------------------------------- */
+/* ---- items.tsv ----------------------------------------------------------------------------------
+ */
 
 static int cmp_pop(const void *a, const void *b, void *arg)
 {
@@ -698,7 +795,8 @@ static int load_items(recd_bundle_t *b, recd_err_t *err)
         }
     }
     if (strcmp(b->col_names[0], "id") != 0)
-        return recd_err_set(err, RECD_EINVAL, "items.tsv: the first column must be \"id\", got \"%s\"",
+        return recd_err_set(err, RECD_EINVAL,
+                            "items.tsv: the first column must be \"id\", got \"%s\"",
                             b->col_names[0]);
     b->cells = calloc(b->n_items * b->ncols + 1, sizeof *b->cells);
     b->popularity = calloc(b->n_items + 1, sizeof *b->popularity);
@@ -773,7 +871,8 @@ static int load_items(recd_bundle_t *b, recd_err_t *err)
     return 0;
 }
 
-/* ---- checksums ---------------------------------------------------------------------------------- */
+/* ---- checksums ----------------------------------------------------------------------------------
+ */
 
 static int check_files(recd_bundle_t *b, json_t *m, recd_err_t *err)
 {
@@ -789,8 +888,7 @@ static int check_files(recd_bundle_t *b, json_t *m, recd_err_t *err)
                                 required[i]);
     const char *fname;
     json_t *f;
-    json_object_foreach(files, fname, f)
-    {
+    json_object_foreach (files, fname, f) {
         if (!*fname || strchr(fname, '/') || strcmp(fname, "..") == 0 ||
             strcmp(fname, "manifest.json") == 0)
             return recd_err_set(err, RECD_EINVAL, "manifest.json: files: bad file name \"%s\"",
@@ -798,8 +896,8 @@ static int check_files(recd_bundle_t *b, json_t *m, recd_err_t *err)
         const char *want_hex = json_string_value(json_object_get(f, "sha256"));
         json_t *wb = json_object_get(f, "bytes");
         if (!want_hex || strlen(want_hex) != 64)
-            return recd_err_set(err, RECD_EINVAL, "manifest.json: files.%s.sha256: missing or malformed",
-                                fname);
+            return recd_err_set(err, RECD_EINVAL,
+                                "manifest.json: files.%s.sha256: missing or malformed", fname);
         char path[4096], hex[65];
         uint64_t bytes = 0;
         snprintf(path, sizeof path, "%s/%s", b->dir, fname);
@@ -807,7 +905,8 @@ static int check_files(recd_bundle_t *b, json_t *m, recd_err_t *err)
             return RECD_EIO;
         if (json_is_integer(wb) && (uint64_t)json_integer_value(wb) != bytes)
             return recd_err_set(err, RECD_EINVAL, "%s: %llu bytes, manifest says %lld (truncated?)",
-                                fname, (unsigned long long)bytes, (long long)json_integer_value(wb));
+                                fname, (unsigned long long)bytes,
+                                (long long)json_integer_value(wb));
         if (strcasecmp(hex, want_hex) != 0)
             return recd_err_set(err, RECD_EINVAL, "%s: SHA-256 mismatch (file %s, manifest %s)",
                                 fname, hex, want_hex);
@@ -815,7 +914,8 @@ static int check_files(recd_bundle_t *b, json_t *m, recd_err_t *err)
     return 0;
 }
 
-/* ---- ANN ------------------------------------------------------------------------------------------ */
+/* ---- ANN
+ * ------------------------------------------------------------------------------------------ */
 
 static int setup_ann(recd_bundle_t *b, json_t *m, const recd_model_opts_t *o, recd_err_t *err)
 {
@@ -831,7 +931,8 @@ static int setup_ann(recd_bundle_t *b, json_t *m, const recd_model_opts_t *o, re
                             "manifest.json: ann.vectors: \"%s\" is not the item embedding", vec);
     json_t *d = json_object_get(a, "dim");
     if (d && (!json_is_integer(d) || (size_t)json_integer_value(d) != b->dim))
-        return recd_err_set(err, RECD_EINVAL, "manifest.json: ann.dim does not match candidate.dim");
+        return recd_err_set(err, RECD_EINVAL,
+                            "manifest.json: ann.dim does not match candidate.dim");
     const char *factory = jstr(a, "factory", "ann", err);
     if (!factory)
         return RECD_EINVAL;
@@ -880,12 +981,15 @@ static int setup_ann(recd_bundle_t *b, json_t *m, const recd_model_opts_t *o, re
     return 0;
 }
 
-/* ---- load / free --------------------------------------------------------------------------------- */
+/* ---- load / free
+ * --------------------------------------------------------------------------------- */
 
 static void bundle_free(recd_bundle_t *b)
 {
     if (!b)
         return;
+    if (b->ranker && b->ranker_free)
+        b->ranker_free(b->ranker);
     if (b->ann)
         recd_ann_free(b->ann);
     if (b->map)
@@ -905,6 +1009,14 @@ static void bundle_free(recd_bundle_t *b)
         free(b->features[i].boundaries);
         free(b->features[i].column);
     }
+    for (size_t i = 0; b->item_fields && i < b->nfeatures; i++) {
+        free(b->item_fields[i].off);
+        free(b->item_fields[i].buckets);
+        free(b->item_fields[i].texts);
+        free(b->item_fields[i].tlen);
+        free(b->item_fields[i].text_pool);
+    }
+    free(b->item_fields);
     free(b->features);
     free(b->tensors);
     free(b->inputs);
@@ -998,13 +1110,15 @@ recd_bundle_t *recd_bundle_load(const char *dir, const recd_model_opts_t *opts, 
     char vbuf[32];
     snprintf(vbuf, sizeof vbuf, "%lld", (long long)b->version);
     if (strcmp(base, vbuf) != 0) {
-        recd_err_set(err, RECD_EINVAL, "manifest.json: version %lld does not match directory \"%s\"",
+        recd_err_set(err, RECD_EINVAL,
+                     "manifest.json: version %lld does not match directory \"%s\"",
                      (long long)b->version, base);
         return fail(b, dir, err);
     }
     if (check_files(b, m, err) < 0 || load_tensors(b, m, err) < 0 || load_items(b, err) < 0 ||
-        parse_features(b, m, err) < 0 || parse_candidate(b, m, err) < 0 ||
-        check_ranker(b, m, err) < 0 || setup_ann(b, m, opts, err) < 0)
+        parse_features(b, m, err) < 0 || hash_item_fields(b, err) < 0 ||
+        parse_candidate(b, m, err) < 0 || check_ranker(b, m, err) < 0 ||
+        setup_ann(b, m, opts, err) < 0)
         return fail(b, dir, err);
     b->overlay_lock = malloc(sizeof(pthread_mutex_t));
     b->writer_lock = malloc(sizeof(pthread_mutex_t));
@@ -1018,6 +1132,8 @@ recd_bundle_t *recd_bundle_load(const char *dir, const recd_model_opts_t *opts, 
     }
     pthread_mutex_init(b->overlay_lock, NULL);
     pthread_mutex_init(b->writer_lock, NULL);
+    if (opts && opts->attach && opts->attach(b, err) < 0)
+        return fail(b, dir, err);
     b->bytes = b->map_len + len + recd_ann_bytes(b->ann) +
                b->n_items * (b->ncols * sizeof(char *) + sizeof(double) + sizeof(uint32_t)) +
                b->id_hash_cap * sizeof(uint64_t);

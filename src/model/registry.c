@@ -15,9 +15,9 @@
 #define MAX_MODELS 64
 
 typedef struct entry {
-    pthread_mutex_t lock;    /* protects `current` (pointer swap + incref only) */
-    recd_bundle_t *current;  /* NULL until a version loads */
-    recd_model_status_t st;  /* protected by status_lock */
+    pthread_mutex_t lock;   /* protects `current` (pointer swap + incref only) */
+    recd_bundle_t *current; /* NULL until a version loads */
+    recd_model_status_t st; /* protected by status_lock */
 } entry_t;
 
 static entry_t entries[MAX_MODELS];
@@ -156,8 +156,7 @@ void recd_model_publish(recd_bundle_t *b)
     s->n_items = b->n_items;
     s->dim = b->dim;
     char idx[64];
-    snprintf(s->index, sizeof s->index, "%s",
-             recd_ann_spec_factory(&b->ann_spec, idx, sizeof idx));
+    snprintf(s->index, sizeof s->index, "%s", recd_ann_spec_factory(&b->ann_spec, idx, sizeof idx));
     s->ann_from_file = b->ann_from_file;
     s->load_ms = (double)b->load_us / 1000.0;
     s->ann_build_ms = (double)b->ann_build_us / 1000.0;
@@ -362,12 +361,11 @@ static json_t *models_json(void *arg)
     size_t n = recd_model_status_list(st, MAX_MODELS);
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
-        json_t *m = json_pack("{s:I,s:I,s:I,s:s,s:s,s:f,s:f,s:I}", "version",
-                              (json_int_t)st[i].version, "items", (json_int_t)st[i].n_items, "dim",
-                              (json_int_t)st[i].dim, "index", st[i].index, "index_source",
-                              st[i].ann_from_file ? "file" : "built", "load_ms", st[i].load_ms,
-                              "index_build_ms", st[i].ann_build_ms, "bytes",
-                              (json_int_t)st[i].bytes);
+        json_t *m = json_pack(
+            "{s:I,s:I,s:I,s:s,s:s,s:f,s:f,s:I}", "version", (json_int_t)st[i].version, "items",
+            (json_int_t)st[i].n_items, "dim", (json_int_t)st[i].dim, "index", st[i].index,
+            "index_source", st[i].ann_from_file ? "file" : "built", "load_ms", st[i].load_ms,
+            "index_build_ms", st[i].ann_build_ms, "bytes", (json_int_t)st[i].bytes);
         if (st[i].last_error[0])
             json_object_set_new(m, "last_error",
                                 json_pack("{s:I,s:s}", "version", (json_int_t)st[i].failed_version,

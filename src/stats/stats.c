@@ -11,6 +11,8 @@
 
 #include "recd/core.h"
 
+const char *const recd_stats_stage_names[RECD_STATS_NSTAGES] = {"tower", "ann", "rank"};
+
 static recd_stats_thread_t *threads; /* array of nthreads, cache-aligned */
 static unsigned nthreads;
 static unsigned nworkers; /* serving threads on the public listener */
@@ -172,6 +174,23 @@ char *recd_stats_render_json(void)
     json_object_set_new(o, "recommend",
                         json_pack("{s:I,s:I}", "unknown_items", (json_int_t)t.unknown_items,
                                   "fallback_popular", (json_int_t)t.fallback_popular));
+    json_t *stages = json_object();
+    recd_hist_snap_t *ss = calloc(1, sizeof *ss);
+    for (unsigned g = 0; ss && g < RECD_STATS_NSTAGES; g++) {
+        memset(ss, 0, sizeof *ss);
+        for (unsigned i = 0; i < nthreads; i++)
+            recd_hist_merge(ss, &threads[i].stages[g]);
+        json_object_set_new(
+            stages, recd_stats_stage_names[g],
+            json_pack("{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)ss->count, "mean",
+                      ss->count ? (double)ss->sum_us / (double)ss->count : 0.0, "p50",
+                      (json_int_t)recd_hist_quantile(ss, 0.5), "p90",
+                      (json_int_t)recd_hist_quantile(ss, 0.9), "p99",
+                      (json_int_t)recd_hist_quantile(ss, 0.99), "p999",
+                      (json_int_t)recd_hist_quantile(ss, 0.999), "max", (json_int_t)ss->max_us));
+    }
+    free(ss);
+    json_object_set_new(o, "stages_us", stages);
     json_t *eps = json_object();
     recd_hist_snap_t *snap = malloc(sizeof *snap);
     for (unsigned e = 0; snap && e < nendpoints; e++) {
@@ -316,6 +335,28 @@ char *recd_stats_render_prometheus(void)
     }
     free(snaps);
     free(bc);
+    FAM("recd_recommend_stage_duration_seconds", "histogram",
+        "Time spent in each stage of /v1/recommend: user tower, ANN search, ranking.");
+    recd_hist_snap_t *ss = calloc(1, sizeof *ss);
+    for (unsigned g = 0; ss && g < RECD_STATS_NSTAGES; g++) {
+        memset(ss, 0, sizeof *ss);
+        for (unsigned i = 0; i < nthreads; i++)
+            recd_hist_merge(ss, &threads[i].stages[g]);
+        uint64_t cum = 0;
+        for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
+            cum += ss->prom[i];
+            P("recd_recommend_stage_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n",
+              recd_stats_stage_names[g], recd_prom_bounds_s[i], (unsigned long long)cum);
+        }
+        uint64_t count = ss->count < cum ? cum : ss->count;
+        P("recd_recommend_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n",
+          recd_stats_stage_names[g], (unsigned long long)count);
+        P("recd_recommend_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n",
+          recd_stats_stage_names[g], (double)ss->sum_us / 1e6);
+        P("recd_recommend_stage_duration_seconds_count{stage=\"%s\"} %llu\n",
+          recd_stats_stage_names[g], (unsigned long long)count);
+    }
+    free(ss);
     for (unsigned i = 0; i < nsections; i++)
         if (sections[i].prom)
             sections[i].prom(sections[i].arg, &buf, &len, &cap);

@@ -43,10 +43,13 @@ def recd_train_path():
 
 def make_bundle(models_dir, name="default", version=1, items=5000, dim=64, embed=32,
                 seed=1, ranker="deepfm", index=None, nprobe=None, ef_search=None,
-                no_index_file=False, hidden=None, timeout=600):
+                no_index_file=False, hidden=None, rank_hidden=None, rank_embed=None,
+                timeout=600):
     """Write <models_dir>/<name>/<version>/ and return that path.
 
-    index=None leaves the index type to the generator's default."""
+    index=None leaves the index type to the generator's default; hidden is
+    the candidate tower, rank_hidden / rank_embed the ranker's MLP sizes
+    ("64,32") and field embedding size."""
     out = os.path.join(str(models_dir), name, str(version))
     train = recd_train_path()
     if train:
@@ -55,6 +58,10 @@ def make_bundle(models_dir, name="default", version=1, items=5000, dim=64, embed
                "--embed", str(embed), "--seed", str(seed), "--ranker", ranker]
         if hidden is not None:
             cmd += ["--hidden", str(hidden)]
+        if rank_hidden is not None:
+            cmd += ["--rank-hidden", str(rank_hidden)]
+        if rank_embed is not None:
+            cmd += ["--rank-embed", str(rank_embed)]
     else:
         warnings.warn("bin/recd-train not found: generating bundles with mkbundle.py "
                       "(the tests must use the project's own generator once it exists)")
@@ -66,6 +73,10 @@ def make_bundle(models_dir, name="default", version=1, items=5000, dim=64, embed
                "--seed", str(seed), "--ranker", ranker]
         if hidden is not None:
             cmd += ["--tower", str(hidden)]
+        if rank_hidden is not None:
+            cmd += ["--hidden", str(rank_hidden)]
+        if rank_embed is not None:
+            cmd += ["--embed", str(rank_embed)]
     if index is not None:
         cmd += ["--index", index]
     if nprobe is not None:
@@ -147,6 +158,8 @@ class Reference:
         header = lines[0].split("\t")
         rows = [ln.split("\t") for ln in lines[1:] if ln != ""]
         assert len(rows) == self.n
+        self.columns = header
+        self.rows = rows
         self.ids = [r[0] for r in rows]
         self.index_of = {iid: i for i, iid in enumerate(self.ids)}
         pc = header.index("popularity")
@@ -244,6 +257,15 @@ class Reference:
     def popular(self, k, banned=()):
         return [i for i in self.by_pop if i not in banned][:k]
 
+    # -- the ranker ----------------------------------------------------------
+    def ranker(self):
+        """The RankerRef of this bundle (built once), or None without one."""
+        if "ranker" not in self.m:
+            return None
+        if getattr(self, "_ranker", None) is None:
+            self._ranker = RankerRef(self)
+        return self._ranker
+
 
 def assert_same_ranking(got_ids, got_scores, want_idx, scores, ids, tol=1e-4, what=""):
     """recd's list against the exact reference.
@@ -268,3 +290,205 @@ def assert_same_ranking(got_ids, got_scores, want_idx, scores, ids, tol=1e-4, wh
             assert tie, ("%s: position %d is %s (ref score %.7f), expected %s (%.7f)\n"
                          "got      %r\nexpected %r" % (what, pos, gid, own, want_ids[pos],
                                                       ref_here, got_ids[:20], want_ids[:20]))
+
+
+class RankerRef:
+    """DeepFM (Guo et al. 2017) and Wide&Deep (Cheng et al. 2016) exactly as
+    BUNDLE.md "Feature hashing and the forward passes" pins them, in float64.
+
+    Field vector v_f = mean of rank.emb.f rows over the field's value texts,
+    first-order w_f = sum of rank.lin.f rows / n; DeepFM's pairwise term by
+    the sum-of-squares identity; Wide&Deep crosses hashed as a field named
+    "<f1>x<f2>" over the texts joined by \x1f, averaged over value pairs;
+    deep = ReLU MLP over concat(v_f) then a linear output unit."""
+
+    def __init__(self, ref):
+        self.ref = ref
+        m = ref.m["ranker"]
+        t = ref.tensors
+        self.type = m["type"]
+        assert self.type in ("deepfm", "wide_deep"), self.type
+        self.output = m.get("output", "sigmoid")
+        self.k = m["embed_dim"]
+        self.fields = [f["name"] for f in m["fields"]]
+        self.emb = {f["name"]: t[f["emb"]].astype(np.float64) for f in m["fields"]}
+        self.lin = {f["name"]: t[f["lin"]].astype(np.float64).reshape(-1) for f in m["fields"]}
+        self.bias = float(t[m["bias"]].reshape(-1)[0])
+        self.mlp = [(t[l["w"]].astype(np.float64), t[l["b"]].astype(np.float64).reshape(-1),
+                     l.get("activation", "relu")) for l in m.get("mlp", [])]
+        self.out_w = t[m["out"]["w"]].astype(np.float64).reshape(-1)
+        self.out_b = float(t[m["out"]["b"]].reshape(-1)[0])
+        self.crosses = []
+        for c in m.get("crosses", []) if self.type == "wide_deep" else []:
+            f1, f2 = c["fields"]
+            self.crosses.append((f1, f2, f1 + "x" + f2, c["buckets"],
+                                 t[c["tensor"]].astype(np.float64).reshape(-1)))
+        self.item_fields = [f for f in self.fields if ref.fields[f]["source"] == "item"]
+        self.req_fields = [f for f in self.fields if ref.fields[f]["source"] != "item"]
+        self._buckets = {}
+        # every catalog item's texts, field vectors and first-order terms
+        self.item_texts = [self.catalog_item_texts(i) for i in range(ref.n)]
+        self.item_vec = {}
+        self.item_lin = {}
+        for f in self.item_fields:
+            vs = np.empty((ref.n, self.k))
+            ws = np.empty(ref.n)
+            for i in range(ref.n):
+                vs[i], ws[i] = self.field_part(f, self.item_texts[i][f])
+            self.item_vec[f] = vs
+            self.item_lin[f] = ws
+
+    # -- texts and buckets ----------------------------------------------------
+    def bucket(self, field, text, buckets=None):
+        key = (field, text, buckets)
+        b = self._buckets.get(key)
+        if b is None:
+            b = self.ref.bucket(field, text, buckets)
+            self._buckets[key] = b
+        return b
+
+    def texts(self, field, v):
+        """Value texts of one field value (raises BadValue on a 400 value)."""
+        f = self.ref.fields[field]
+        if isinstance(v, list):
+            if not f.get("multi_valued"):
+                raise BadValue(field)
+            if any(isinstance(x, (list, dict)) for x in v):
+                raise BadValue(field)
+            vals = v if v else [None]
+        else:
+            if isinstance(v, dict):
+                raise BadValue(field)
+            vals = [v]
+        return [self.ref.text(field, x) for x in vals]
+
+    def catalog_item_texts(self, i):
+        """Texts of the item fields of catalog row i, from items.tsv."""
+        row = self.ref.rows[i]
+        out = {}
+        for name in self.item_fields:
+            f = self.ref.fields[name]
+            col = f.get("column", name)
+            cell = row[self.ref.columns.index(col)]
+            if f["type"] == "bucketized":
+                x = float(cell)
+                v = int(x) if x == int(x) else x
+            elif f.get("multi_valued"):
+                v = cell.split("|") if cell != "" else []
+            else:
+                v = cell
+            out[name] = self.texts(name, v)
+        return out
+
+    def live_item_texts(self, item_id, features):
+        """Texts of a live item PUT with these features (absent = missing);
+        item_id is the id itself."""
+        features = features or {}
+        out = {}
+        for name in self.item_fields:
+            f = self.ref.fields[name]
+            if f.get("column") == "id":
+                out[name] = [item_id]
+            else:
+                out[name] = self.texts(name, features.get(name))
+        return out
+
+    def request_texts(self, user_id, features=None, context=None):
+        """Texts of the user and context fields of one request (BUNDLE.md
+        serving semantics 1)."""
+        features = features or {}
+        context = context or {}
+        out = {}
+        for name in self.req_fields:
+            src = self.ref.fields[name]["source"]
+            if src == "user" and name == "user_id":
+                v = user_id
+            elif src == "user":
+                v = features.get(name)
+            else:
+                v = context.get(name)
+            out[name] = self.texts(name, v)
+        return out
+
+    def field_part(self, field, texts):
+        rows = [self.bucket(field, t) for t in texts]
+        return self.emb[field][rows].mean(axis=0), self.lin[field][rows].sum() / len(rows)
+
+    # -- the forward pass -----------------------------------------------------
+    def score(self, user_id, features=None, context=None, items=(), live=None):
+        """Parts of the logit and the score for each item: items are catalog
+        indices (int) or live item ids (str) whose PUT features are
+        live[id]. Returns a dict of float64 arrays: bias, first_order,
+        second_order, deep, logit, score."""
+        live = live or {}
+        req = self.request_texts(user_id, features, context)
+        n = len(items)
+        itexts = [self.item_texts[x] if isinstance(x, (int, np.integer))
+                  else self.live_item_texts(x, live.get(x)) for x in items]
+        vecs, lins = [], []
+        for f in self.fields:
+            if f in req:
+                v, w = self.field_part(f, req[f])
+                vecs.append(np.tile(v, (n, 1)))
+                lins.append(np.full(n, w))
+            else:
+                v = np.empty((n, self.k))
+                w = np.empty(n)
+                for j, x in enumerate(items):
+                    if isinstance(x, (int, np.integer)):
+                        v[j], w[j] = self.item_vec[f][x], self.item_lin[f][x]
+                    else:
+                        v[j], w[j] = self.field_part(f, itexts[j][f])
+                vecs.append(v)
+                lins.append(w)
+        first = np.sum(lins, axis=0)
+        if self.type == "deepfm":
+            s = np.sum(vecs, axis=0)
+            second = 0.5 * ((s * s).sum(axis=1) - sum((v * v).sum(axis=1) for v in vecs))
+        else:
+            second = np.zeros(n)
+            for f1, f2, cname, buckets, table in self.crosses:
+                for j in range(n):
+                    t1 = req[f1] if f1 in req else itexts[j][f1]
+                    t2 = req[f2] if f2 in req else itexts[j][f2]
+                    acc = 0.0
+                    for a in t1:
+                        for b in t2:
+                            acc += table[self.bucket(cname, a + "\x1f" + b, buckets)]
+                    second[j] += acc / (len(t1) * len(t2))
+        x = np.concatenate(vecs, axis=1)
+        for w, b, act in self.mlp:
+            x = x @ w + b
+            if act == "relu":
+                x = np.maximum(x, 0.0)
+        deep = x @ self.out_w + self.out_b
+        logit = self.bias + first + second + deep
+        if self.output == "exp":
+            score = np.exp(logit)
+        else:
+            score = 1.0 / (1.0 + np.exp(-logit))
+        return {"bias": np.full(n, self.bias), "first_order": first, "second_order": second,
+                "deep": deep, "logit": logit, "score": score}
+
+
+def assert_score_order(got_ids, want_score_of, tie=1e-6, what=""):
+    """recd's list is sorted by the reference score: every item scores (by
+    the reference) at least the next one's score minus tie."""
+    for pos in range(len(got_ids) - 1):
+        a, b = want_score_of[got_ids[pos]], want_score_of[got_ids[pos + 1]]
+        assert a >= b - tie, ("%s: position %d %s (ref %.9f) before %s (ref %.9f)"
+                              % (what, pos, got_ids[pos], a, got_ids[pos + 1], b))
+
+
+def assert_same_top(got_ids, want_score_of, k, tie=1e-6, what=""):
+    """recd's first k ids are the reference's top k in order; a swap is
+    allowed only between items whose reference scores are within tie."""
+    want = sorted(want_score_of, key=lambda i: -want_score_of[i])[:k]
+    got = list(got_ids[:k])
+    assert len(got) == len(want), (what, got, want)
+    for pos, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            assert abs(want_score_of[g] - want_score_of[w]) <= tie, (
+                "%s: top-%d position %d is %s (ref %.9f), expected %s (ref %.9f)\n"
+                "got  %r\nwant %r" % (what, k, pos, g, want_score_of[g], w,
+                                       want_score_of[w], got, want))

@@ -197,6 +197,7 @@ static void test_table_covers_struct(void **state)
         offsetof(recd_conf_t, ann_use_index_file),
         offsetof(recd_conf_t, candgen_candidates),
         offsetof(recd_conf_t, candgen_max_history),
+        offsetof(recd_conf_t, rank_max_items),
     };
     size_t n = 0;
     const recd_conf_key_t *keys = recd_conf_keys(&n);

@@ -109,25 +109,21 @@ static json_t *base_manifest(const spec_t *s)
         "format", RECD_BUNDLE_FORMAT, "name", "default", "version", (json_int_t)1, "created",
         "2026-01-01T00:00:00Z", "n_items", (json_int_t)s->n_items,
         /* features */
-        "features", "hash", "fnv1a64", "separator", "\x1f", "missing", "", "fields",
-        "name", "user_id", "source", "user", "type", "categorical", "buckets",
-        (json_int_t)UID_BUCKETS,
-        "name", "age", "source", "user", "type", "bucketized", "boundaries", 18, 25, 35, 45, 50,
-        56, "buckets", (json_int_t)16,
-        "name", "genres", "source", "item", "type", "categorical", "column", "genres",
-        "multi_valued", 1, "buckets", (json_int_t)64,
-        "name", "hour", "source", "context", "type", "bucketized", "boundaries", 6, 9, 12, 14, 17,
-        20, 23, "buckets", (json_int_t)16,
+        "features", "hash", "fnv1a64", "separator", "\x1f", "missing", "", "fields", "name",
+        "user_id", "source", "user", "type", "categorical", "buckets", (json_int_t)UID_BUCKETS,
+        "name", "age", "source", "user", "type", "bucketized", "boundaries", 18, 25, 35, 45, 50, 56,
+        "buckets", (json_int_t)16, "name", "genres", "source", "item", "type", "categorical",
+        "column", "genres", "multi_valued", 1, "buckets", (json_int_t)64, "name", "hour", "source",
+        "context", "type", "bucketized", "boundaries", 6, 9, 12, 14, 17, 20, 23, "buckets",
+        (json_int_t)16,
         /* candidate */
         "candidate", "type", "youtube_dnn", "dim", (json_int_t)DIM, "embed_dim", (json_int_t)EMB,
         "history", "tensor", "cand.hist_emb", "pooling", "mean", "max_len", (json_int_t)50,
         "fields", "name", "user_id", "tensor", "cand.field.user_id", "name", "age", "tensor",
-        "cand.field.age",
-        "input", "history", "user_id", "age",
-        "tower", "w", "cand.tower.0.w", "b", "cand.tower.0.b", "in", (json_int_t)(3 * EMB), "out",
-        (json_int_t)HID, "activation", "relu", "w", "cand.tower.1.w", "b", "cand.tower.1.b", "in",
-        (json_int_t)HID, "out", (json_int_t)DIM, "activation", "relu",
-        "item_embedding", "cand.item_emb", "score", "inner_product",
+        "cand.field.age", "input", "history", "user_id", "age", "tower", "w", "cand.tower.0.w", "b",
+        "cand.tower.0.b", "in", (json_int_t)(3 * EMB), "out", (json_int_t)HID, "activation", "relu",
+        "w", "cand.tower.1.w", "b", "cand.tower.1.b", "in", (json_int_t)HID, "out", (json_int_t)DIM,
+        "activation", "relu", "item_embedding", "cand.item_emb", "score", "inner_product",
         /* ann */
         "ann", "library", "faiss", "metric", "inner_product", "vectors", "cand.item_emb", "dim",
         (json_int_t)DIM, "factory", "Flat");
@@ -304,8 +300,7 @@ static void reseal(const fixture_t *f)
     json_t *files = json_object_get(m, "files");
     const char *name;
     json_t *v;
-    json_object_foreach(files, name, v)
-    {
+    json_object_foreach (files, name, v) {
         char p[600], hex[65];
         json_int_t bytes;
         path_of(f, name, p, sizeof p);
@@ -447,7 +442,7 @@ static void test_good_bundle_loads(void **state)
     recd_bundle_unref(b);
 
     /* use_index_file = 0: built at load */
-    recd_model_opts_t o = {"", 0, 0, 0};
+    recd_model_opts_t o = {"", 0, 0, 0, NULL};
     b = load_ok(f, &o);
     assert_int_equal(b->ann_from_file, 0);
     assert_int_equal(recd_ann_count(b->ann), N_ITEMS);
@@ -578,7 +573,8 @@ static void test_misaligned_offset(void **state)
     fixture_t *f = *state;
     json_t *m = manifest(f);
     json_t *t = tensor_entry(m, "cand.field.age");
-    json_object_set_new(t, "offset", json_integer(json_integer_value(json_object_get(t, "offset")) + 4));
+    json_object_set_new(t, "offset",
+                        json_integer(json_integer_value(json_object_get(t, "offset")) + 4));
     save_manifest(f, m);
     json_decref(m);
     expect_fail(f, "cand.field.age", "aligned", NULL);
@@ -601,7 +597,8 @@ static void test_overlapping_tensors(void **state)
     fixture_t *f = *state;
     json_t *m = manifest(f);
     /* cand.field.age [16, 4] starts 64 bytes into cand.field.user_id */
-    json_int_t uid = json_integer_value(json_object_get(tensor_entry(m, "cand.field.user_id"), "offset"));
+    json_int_t uid =
+        json_integer_value(json_object_get(tensor_entry(m, "cand.field.user_id"), "offset"));
     json_object_set_new(tensor_entry(m, "cand.field.age"), "offset", json_integer(uid + 64));
     save_manifest(f, m);
     json_decref(m);
@@ -671,7 +668,7 @@ static void test_index_wrong_dimension(void **state)
     fixture_t *f = *state; /* setup wrote a dim-4 index.faiss */
     expect_fail(f, "index.faiss", "dimension", NULL);
     /* without the file the same bundle builds its own index and loads */
-    recd_model_opts_t o = {"", 0, 0, 0};
+    recd_model_opts_t o = {"", 0, 0, 0, NULL};
     recd_bundle_t *b = load_ok(f, &o);
     assert_int_equal(b->ann_from_file, 0);
     recd_bundle_unref(b);
@@ -686,7 +683,8 @@ static void test_missing_items_file(void **state)
     expect_fail(f, "items.tsv", NULL);
 }
 
-/* ---- feature hashing (BUNDLE.md test vectors) -------------------------------------------------- */
+/* ---- feature hashing (BUNDLE.md test vectors) --------------------------------------------------
+ */
 
 static uint64_t bucket(const char *field, const char *text, uint64_t buckets)
 {
@@ -705,8 +703,8 @@ static void test_feature_hash_vectors(void **state)
     assert_int_equal(bucket("user_id", "u42", 100000), 68100);
 
     double age_b[] = {18, 25, 35, 45, 50, 56};
-    recd_feature_t age = {.name = "age", .bucketized = 1, .boundaries = age_b, .nboundaries = 6,
-                          .buckets = 16};
+    recd_feature_t age = {
+        .name = "age", .bucketized = 1, .boundaries = age_b, .nboundaries = 6, .buckets = 16};
     assert_int_equal(recd_feature_bucketize(&age, 31), 2);
     assert_int_equal(bucket("age", "2", 16), 1);
     /* bisect right: a value equal to a boundary counts it */
@@ -718,19 +716,24 @@ static void test_feature_hash_vectors(void **state)
     assert_int_equal(recd_feature_bucketize(&age, -5), 0);
 
     double hour_b[] = {6, 9, 12, 14, 17, 20, 23};
-    recd_feature_t hour = {.name = "hour", .bucketized = 1, .boundaries = hour_b,
-                           .nboundaries = 7, .buckets = 16};
+    recd_feature_t hour = {
+        .name = "hour", .bucketized = 1, .boundaries = hour_b, .nboundaries = 7, .buckets = 16};
     assert_int_equal(recd_feature_bucketize(&hour, 21), 6);
     assert_int_equal(bucket("hour", "6", 16), 2);
 
     assert_int_equal(bucket("gender", "", 8), 5);
     assert_int_equal(bucket("genres", "Comedy", 64), 57);
-    assert_int_equal(recd_feature_bucket("agexgenres", 10, "2\x1f" "Comedy", 8, 10000), 3285);
+    assert_int_equal(recd_feature_bucket("agexgenres", 10,
+                                         "2\x1f"
+                                         "Comedy",
+                                         8, 10000),
+                     3285);
     /* the field name is part of the key */
     assert_true(bucket("a", "bc", 1000003) != bucket("ab", "c", 1000003));
 }
 
-/* ---- overlay ---------------------------------------------------------------------------------- */
+/* ---- overlay ----------------------------------------------------------------------------------
+ */
 
 static void vec_fill(float *v, float base)
 {
@@ -754,15 +757,15 @@ static void test_overlay_put_delete_find(void **state)
     assert_int_equal(recd_overlay_find(o0, "new1", 4), -1);
 
     /* new id */
-    assert_int_equal(recd_overlay_put(b, "new1", v1, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "new1", v1, NULL, &created, &err), 0);
     assert_int_equal(created, 1);
     /* same id again: replaced, not created */
-    assert_int_equal(recd_overlay_put(b, "new1", v2, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "new1", v2, NULL, &created, &err), 0);
     assert_int_equal(created, 0);
-    assert_int_equal(recd_overlay_put(b, "new2", v3, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "new2", v3, NULL, &created, &err), 0);
     assert_int_equal(created, 1);
     /* a base id: replaced (its bundle row is shadowed) */
-    assert_int_equal(recd_overlay_put(b, "i3", v1, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "i3", v1, NULL, &created, &err), 0);
     assert_int_equal(created, 0);
 
     recd_overlay_t *o1 = recd_overlay_acquire(b);
@@ -819,7 +822,7 @@ static void test_overlay_put_delete_find(void **state)
     assert_memory_equal(o1->added_vecs + s1 * DIM, v2, sizeof v2);
 
     /* a deleted base id comes back through put, created */
-    assert_int_equal(recd_overlay_put(b, "i7", v1, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "i7", v1, NULL, &created, &err), 0);
     assert_int_equal(created, 1);
 
     recd_overlay_release(o0);
@@ -840,7 +843,7 @@ static void test_overlay_many_items(void **state)
         vec_fill(v, (float)i);
         snprintf(id, sizeof id, "live-%d", i);
         int created = 0;
-        assert_int_equal(recd_overlay_put(b, id, v, &created, &err), 0);
+        assert_int_equal(recd_overlay_put(b, id, v, NULL, &created, &err), 0);
         assert_int_equal(created, 1);
     }
     for (int i = 0; i < 300; i += 3) {
@@ -909,7 +912,7 @@ static void test_nearest_sees_overlay(void **state)
     for (int i = 0; i < DIM; i++)
         big[i] = q[i] * 100.0f;
     int created;
-    assert_int_equal(recd_overlay_put(b, "boost", big, &created, &err), 0);
+    assert_int_equal(recd_overlay_put(b, "boost", big, NULL, &created, &err), 0);
     assert_int_equal(recd_overlay_delete(b, "i0", &err), 0);
     char bestid[16];
     snprintf(bestid, sizeof bestid, "i%d", besti);
@@ -956,7 +959,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlay_put_delete_find, setup_good, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_many_items, setup_noindex, teardown),
         cmocka_unit_test_setup_teardown(test_nearest_sees_overlay, setup_noindex, teardown),
-        cmocka_unit_test_setup_teardown(test_item_emb_rows_mismatch, setup_extra_item_row, teardown),
+        cmocka_unit_test_setup_teardown(test_item_emb_rows_mismatch, setup_extra_item_row,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_index_wrong_dimension, setup_bad_index, teardown),
     };
     recd_nn_init();

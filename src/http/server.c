@@ -435,7 +435,7 @@ static int query_next(const recd_http_req_t *r, qiter_t *it, char **key, const c
 
 const char *recd_http_req_query(const recd_http_req_t *r, const char *name)
 {
-    qiter_t it = {r->head.query, r->head.query + r->head.query_len};
+    qiter_t it = {r->head.query, r->head.query ? r->head.query + r->head.query_len : NULL};
     char *key;
     const char *val;
     size_t vlen;
@@ -447,7 +447,7 @@ const char *recd_http_req_query(const recd_http_req_t *r, const char *name)
 
 const char *recd_http_req_query_unknown(const recd_http_req_t *r, const char *const *allowed)
 {
-    qiter_t it = {r->head.query, r->head.query + r->head.query_len};
+    qiter_t it = {r->head.query, r->head.query ? r->head.query + r->head.query_len : NULL};
     char *key;
     const char *val;
     size_t vlen;

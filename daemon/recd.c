@@ -444,6 +444,9 @@ int main(int argc, char **argv)
      * faults it back in: profiles of /healthz under load showed that page
      * fault churn. Keep up to 64 MiB of free heap per arena instead. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    /* Ranking scratch (hundreds of KiB per request) would otherwise be
+     * mmap'd and unmapped per request, paying page faults every time. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
     recd_log_set_level((recd_log_level_t)recd_log_level_parse(cf->log_level));
     if (recd_log_open(cf->log_file, &err) < 0) {
         fprintf(stderr, "recd: %s\n", err.msg);

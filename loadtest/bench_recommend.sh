@@ -43,3 +43,11 @@ echo "# wrk -t$threads -c$conns -d$duration; machine: $(nproc) CPUs ($(grep -m1 
 BENCH_ITEMS=$items wrk -t"$threads" -c"$conns" -d"$duration" --latency \
     -s loadtest/recommend.lua "http://127.0.0.1:$port" 2>&1 |
     grep -E 'Requests/sec|50%|90%|99%|Non-2xx|Socket errors|requests in'
+# per-stage split as the server measured it (all requests of the run)
+curl -s "http://127.0.0.1:$port/stats" | /usr/bin/python3 -c '
+import json, sys
+st = json.load(sys.stdin)["stages_us"]
+print("# stage       count    mean_us   p50_us   p99_us")
+for name in ("tower", "ann", "rank"):
+    s = st[name]
+    print("  %-8s %8d %10.1f %8d %8d" % (name, s["count"], s["mean"], s["p50"], s["p99"]))'

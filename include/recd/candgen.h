@@ -64,6 +64,10 @@ int recd_candgen_nearest(const recd_bundle_t *b, const recd_overlay_t *o, const 
                          int64_t skip_index, int64_t skip_slot, recd_arena_t *arena,
                          recd_cand_result_t *res, recd_err_t *err);
 
+/* Values of every field for a request that gives none (each hashes "";
+ * arena memory), or NULL on out of memory. */
+recd_field_buckets_t *recd_candgen_missing_fields(const recd_bundle_t *b, recd_arena_t *a);
+
 /* Run `rounds` retrievals with synthetic histories and no feature values,
  * so the first real requests do not pay for cold pages and caches. */
 int recd_candgen_warmup(const recd_bundle_t *b, size_t rounds, recd_err_t *err);

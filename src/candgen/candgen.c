@@ -223,8 +223,7 @@ const char *recd_candgen_id(const recd_bundle_t *b, const recd_overlay_t *o,
     return o->added_ids[c->slot];
 }
 
-/* Buckets of every field for a request that gives no feature values. */
-static recd_field_buckets_t *missing_fields(const recd_bundle_t *b, recd_arena_t *a)
+recd_field_buckets_t *recd_candgen_missing_fields(const recd_bundle_t *b, recd_arena_t *a)
 {
     recd_field_buckets_t *fb = recd_arena_alloc(a, (b->nfeatures + 1) * sizeof *fb);
     uint64_t *bk = recd_arena_alloc(a, (b->nfeatures + 1) * sizeof *bk);
@@ -247,7 +246,7 @@ int recd_candgen_warmup(const recd_bundle_t *b, size_t rounds, recd_err_t *err)
     int rc = 0;
     recd_overlay_t *o = recd_overlay_acquire((recd_bundle_t *)b);
     for (size_t r = 0; r < rounds && rc == 0; r++) {
-        recd_field_buckets_t *fb = missing_fields(b, &a);
+        recd_field_buckets_t *fb = recd_candgen_missing_fields(b, &a);
         if (!fb) {
             rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
             break;

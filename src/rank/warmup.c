@@ -1,6 +1,4 @@
 /* Warm-up of both stages: retrieval, then ranking of what it returned. */
-#include <string.h>
-
 #include "recd/rank.h"
 
 int recd_rank_warmup(const recd_bundle_t *b, size_t rounds, recd_err_t *err)
@@ -12,22 +10,14 @@ int recd_rank_warmup(const recd_bundle_t *b, size_t rounds, recd_err_t *err)
     recd_arena_t a;
     recd_arena_init(&a, 1 << 16);
     recd_overlay_t *o = recd_overlay_acquire((recd_bundle_t *)b);
-    static const char *const empty_text[1] = {""};
-    static const uint32_t empty_len[1] = {0};
     for (size_t r = 0; r < rounds && rc == 0; r++) {
-        recd_field_buckets_t *fb = recd_arena_alloc(&a, (b->nfeatures + 1) * sizeof *fb);
-        uint64_t *bk = recd_arena_alloc(&a, (b->nfeatures + 1) * sizeof *bk);
+        recd_field_buckets_t *fb = recd_candgen_missing_fields(b, &a);
         size_t n = b->n_items < 300 ? b->n_items : 300;
         recd_candidate_t *c = recd_arena_alloc(&a, (n + 1) * sizeof *c);
         float *scores = recd_arena_alloc(&a, (n + 1) * sizeof *scores);
-        if (!fb || !bk || !c || !scores) {
+        if (!fb || !c || !scores) {
             rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
             break;
-        }
-        for (size_t i = 0; i < b->nfeatures; i++) {
-            const recd_feature_t *f = &b->features[i];
-            bk[i] = recd_feature_bucket(f->name, strlen(f->name), "", 0, f->buckets);
-            fb[i] = (recd_field_buckets_t){&bk[i], 1, empty_text, empty_len};
         }
         for (size_t i = 0; i < n; i++)
             c[i] = (recd_candidate_t){(int64_t)((r * 7919 + i * 104729) % b->n_items), -1, 0.0f};

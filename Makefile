@@ -240,6 +240,8 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/recd.service > \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service
+	@# the default model, when `make models` has built it
+	if [ -d models/default ]; then cp -a models/default $(DESTDIR)$(PREFIX)/share/recd/models/; fi
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/systemd/system/recd.service

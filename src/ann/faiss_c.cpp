@@ -139,6 +139,15 @@ FaissIndexFlat *faiss_IndexFlat_cast(FaissIndex *index)
     return dynamic_cast<faiss::IndexFlat *>(cxx(index)) ? index : nullptr;
 }
 
+void faiss_IndexFlat_xb(FaissIndexFlat *index, float **p_xb, size_t *p_size)
+{
+    /* IndexFlat keeps its vectors as raw code bytes; report them as floats */
+    auto *f = static_cast<faiss::IndexFlat *>(cxx(index));
+    *p_xb = f->get_xb();
+    if (p_size)
+        *p_size = f->codes.size() / sizeof(float);
+}
+
 FaissIndexIVF *faiss_IndexIVF_cast(FaissIndex *index)
 {
     return dynamic_cast<faiss::IndexIVF *>(cxx(index)) ? index : nullptr;

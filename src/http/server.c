@@ -67,6 +67,7 @@ struct conn {
     int state;
     int is_public;
     int tls;
+    int tls_ready; /* handshake completed */
     unsigned nreq;
     int close_after; /* close once the output is flushed */
     int peer_eof;
@@ -850,7 +851,11 @@ static void conn_process(conn_t *c)
                 bufferevent_setwatermark(c->bev, EV_READ, 0, hw);
                 c->read_hw = hw;
             }
-            arm_deadline(c); /* from the request's first byte */
+            /* from the request's first byte; a TLS connection's first
+             * request keeps the deadline armed at accept, which also
+             * bounds the handshake */
+            if (!(c->tls && c->nreq == 0))
+                arm_deadline(c);
             set_read_timeout(c, 0);
         }
         if (c->state == C_HEAD) {
@@ -971,8 +976,10 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
 {
     conn_t *c = arg;
     (void)bev;
-    if (what & BEV_EVENT_CONNECTED)
-        return; /* TLS handshake finished */
+    if (what & BEV_EVENT_CONNECTED) {
+        c->tls_ready = 1; /* TLS handshake finished */
+        return;
+    }
     if (c->state == C_LINGER) {
         conn_free(c);
         return;
@@ -1016,8 +1023,8 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
     conn_t *c = arg;
     (void)fd;
     (void)what;
-    if (c->state == C_LINGER)
-        conn_free(c);
+    if (c->state == C_LINGER || (c->tls && !c->tls_ready))
+        conn_free(c); /* no handshake, no channel to answer on */
     else if (c->state == C_IDLE || c->state == C_HEAD)
         conn_fail(c, 408, "request_timeout", "headers",
                   "request headers not complete within http.header_deadline_ms", NULL);
@@ -1100,6 +1107,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     const recd_conf_t *cf = conf();
     set_read_timeout(c, cf->http_keepalive_timeout_ms > 0 ? cf->http_keepalive_timeout_ms
                                                           : cf->http_header_deadline_ms);
+    if (c->tls)
+        arm_deadline(c); /* handshake + first request head, trickling or not */
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

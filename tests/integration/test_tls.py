@@ -141,3 +141,41 @@ def test_cert_without_key_rejected(tmp_path, tls_cert):
     r = run_recd(["-c", str(p), "--check-config"])
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert "tls.key" in r.stderr or "tls.cert" in r.stderr, r.stderr
+
+
+def test_slow_handshake_cut_at_header_deadline(recd_factory, tls_cert):
+    """A client trickling a TLS handshake one byte at a time never completes
+    it; the header deadline, armed at accept for TLS, closes the connection
+    although bytes keep arriving."""
+    import time
+    d = recd_factory(tls=tls_cert, name="tls-slow",
+                     config={"http": {"header_deadline_ms": 500}})
+    # the start of a TLS 1.2 ClientHello record, then one byte per 100 ms
+    head = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=scaled(5))
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        s.sendall(head[:5])
+        for b in head[5:] + bytes(200):
+            time.sleep(0.1)
+            try:
+                s.sendall(bytes([b]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed_at = time.monotonic() - t0
+                break
+            s.settimeout(0.01)
+            try:
+                if s.recv(1) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed_at = time.monotonic() - t0
+                break
+    finally:
+        s.close()
+    assert closed_at is not None, "connection still open after 20 s of trickling"
+    assert closed_at < scaled(3.0), closed_at
+    assert d.get("/healthz").status == 200  # and the daemon still serves

@@ -145,6 +145,25 @@ static void sum_endpoint(unsigned ep, uint64_t by_class[6], recd_hist_snap_t *sn
     }
 }
 
+/* Merged histogram of stage g over all threads. */
+static void sum_stage(unsigned g, recd_hist_snap_t *snap)
+{
+    memset(snap, 0, sizeof *snap);
+    for (unsigned i = 0; i < nthreads; i++)
+        recd_hist_merge(snap, &threads[i].stages[g]);
+}
+
+/* {"count","mean","p50","p90","p99","p999","max"} in microseconds. */
+static json_t *latency_json(const recd_hist_snap_t *h)
+{
+    return json_pack("{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h->count, "mean",
+                     h->count ? (double)h->sum_us / (double)h->count : 0.0, "p50",
+                     (json_int_t)recd_hist_quantile(h, 0.5), "p90",
+                     (json_int_t)recd_hist_quantile(h, 0.9), "p99",
+                     (json_int_t)recd_hist_quantile(h, 0.99), "p999",
+                     (json_int_t)recd_hist_quantile(h, 0.999), "max", (json_int_t)h->max_us);
+}
+
 /* ---- JSON --------------------------------------------------------------------- */
 
 char *recd_stats_render_json(void)
@@ -175,19 +194,10 @@ char *recd_stats_render_json(void)
                         json_pack("{s:I,s:I}", "unknown_items", (json_int_t)t.unknown_items,
                                   "fallback_popular", (json_int_t)t.fallback_popular));
     json_t *stages = json_object();
-    recd_hist_snap_t *ss = calloc(1, sizeof *ss);
+    recd_hist_snap_t *ss = malloc(sizeof *ss);
     for (unsigned g = 0; ss && g < RECD_STATS_NSTAGES; g++) {
-        memset(ss, 0, sizeof *ss);
-        for (unsigned i = 0; i < nthreads; i++)
-            recd_hist_merge(ss, &threads[i].stages[g]);
-        json_object_set_new(
-            stages, recd_stats_stage_names[g],
-            json_pack("{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)ss->count, "mean",
-                      ss->count ? (double)ss->sum_us / (double)ss->count : 0.0, "p50",
-                      (json_int_t)recd_hist_quantile(ss, 0.5), "p90",
-                      (json_int_t)recd_hist_quantile(ss, 0.9), "p99",
-                      (json_int_t)recd_hist_quantile(ss, 0.99), "p999",
-                      (json_int_t)recd_hist_quantile(ss, 0.999), "max", (json_int_t)ss->max_us));
+        sum_stage(g, ss);
+        json_object_set_new(stages, recd_stats_stage_names[g], latency_json(ss));
     }
     free(ss);
     json_object_set_new(o, "stages_us", stages);
@@ -201,15 +211,8 @@ char *recd_stats_render_json(void)
             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)total, "1xx",
                       (json_int_t)bc[1], "2xx", (json_int_t)bc[2], "3xx", (json_int_t)bc[3], "4xx",
                       (json_int_t)bc[4], "5xx", (json_int_t)bc[5]);
-        json_t *lat =
-            json_pack("{s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)snap->count, "mean",
-                      snap->count ? (double)snap->sum_us / (double)snap->count : 0.0, "p50",
-                      (json_int_t)recd_hist_quantile(snap, 0.5), "p90",
-                      (json_int_t)recd_hist_quantile(snap, 0.9), "p99",
-                      (json_int_t)recd_hist_quantile(snap, 0.99), "p999",
-                      (json_int_t)recd_hist_quantile(snap, 0.999), "max", (json_int_t)snap->max_us);
-        json_object_set_new(eps, ep_names[e],
-                            json_pack("{s:o,s:o}", "requests", req, "latency_us", lat));
+        json_object_set_new(eps, ep_names[e], json_pack("{s:o,s:o}", "requests", req,
+                                                        "latency_us", latency_json(snap)));
     }
     free(snap);
     json_object_set_new(o, "endpoints", eps);
@@ -260,6 +263,27 @@ static void family(char **b, size_t *l, size_t *c, const char *name, const char 
     recd_stats_bufprintf(b, l, c, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 #define FAM(name, type, help) family(&buf, &len, &cap, name, type, help)
+
+/* One labelled series of a histogram family: cumulative _bucket lines,
+ * +Inf, _sum (seconds) and _count. */
+static void prom_hist(char **b, size_t *l, size_t *c, const char *name, const char *label,
+                      const char *value, const recd_hist_snap_t *h)
+{
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
+        cum += h->prom[i];
+        recd_stats_bufprintf(b, l, c, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label,
+                             value, recd_prom_bounds_s[i], (unsigned long long)cum);
+    }
+    /* count is read after the buckets: keep +Inf >= every bucket */
+    uint64_t count = h->count < cum ? cum : h->count;
+    recd_stats_bufprintf(b, l, c, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label,
+                         value, (unsigned long long)count);
+    recd_stats_bufprintf(b, l, c, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
+                         (double)h->sum_us / 1e6);
+    recd_stats_bufprintf(b, l, c, "%s_count{%s=\"%s\"} %llu\n", name, label, value,
+                         (unsigned long long)count);
+}
 
 char *recd_stats_render_prometheus(void)
 {
@@ -316,45 +340,19 @@ char *recd_stats_render_prometheus(void)
                   cls[c], (unsigned long long)bc[e][c]);
         FAM("recd_http_request_duration_seconds", "histogram",
             "Time from the end of the request headers to the response being queued.");
-        for (unsigned e = 0; e < nendpoints; e++) {
-            uint64_t cum = 0;
-            for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
-                cum += snaps[e].prom[i];
-                P("recd_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
-                  ep_names[e], recd_prom_bounds_s[i], (unsigned long long)cum);
-            }
-            /* count is read after the buckets: keep +Inf >= every bucket */
-            uint64_t count = snaps[e].count < cum ? cum : snaps[e].count;
-            P("recd_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
-              ep_names[e], (unsigned long long)count);
-            P("recd_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", ep_names[e],
-              (double)snaps[e].sum_us / 1e6);
-            P("recd_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", ep_names[e],
-              (unsigned long long)count);
-        }
+        for (unsigned e = 0; e < nendpoints; e++)
+            prom_hist(&buf, &len, &cap, "recd_http_request_duration_seconds", "endpoint",
+                      ep_names[e], &snaps[e]);
     }
     free(snaps);
     free(bc);
     FAM("recd_recommend_stage_duration_seconds", "histogram",
         "Time spent in each stage of /v1/recommend: user tower, ANN search, ranking.");
-    recd_hist_snap_t *ss = calloc(1, sizeof *ss);
+    recd_hist_snap_t *ss = malloc(sizeof *ss);
     for (unsigned g = 0; ss && g < RECD_STATS_NSTAGES; g++) {
-        memset(ss, 0, sizeof *ss);
-        for (unsigned i = 0; i < nthreads; i++)
-            recd_hist_merge(ss, &threads[i].stages[g]);
-        uint64_t cum = 0;
-        for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
-            cum += ss->prom[i];
-            P("recd_recommend_stage_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n",
-              recd_stats_stage_names[g], recd_prom_bounds_s[i], (unsigned long long)cum);
-        }
-        uint64_t count = ss->count < cum ? cum : ss->count;
-        P("recd_recommend_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n",
-          recd_stats_stage_names[g], (unsigned long long)count);
-        P("recd_recommend_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n",
-          recd_stats_stage_names[g], (double)ss->sum_us / 1e6);
-        P("recd_recommend_stage_duration_seconds_count{stage=\"%s\"} %llu\n",
-          recd_stats_stage_names[g], (unsigned long long)count);
+        sum_stage(g, ss);
+        prom_hist(&buf, &len, &cap, "recd_recommend_stage_duration_seconds", "stage",
+                  recd_stats_stage_names[g], ss);
     }
     free(ss);
     for (unsigned i = 0; i < nsections; i++)

@@ -57,6 +57,7 @@ struct recd_http_req {
     int responded;
     int status;
     uint64_t t_start_us;
+    int admitted;          /* counted in the worker's in-flight requests */
     unsigned stats_ep;
 };
 
@@ -265,8 +266,10 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *field
     } else {
         recd_reqid_next(&c->w->ids, rid);
     }
-    recd_log_write(status >= 500 ? RECD_LOG_WARN : RECD_LOG_DEBUG, rid, "%s: %d %s (%s)", c->peer,
-                   status, code, msg);
+    /* overload answers (503) are counted in /stats; a log line each would
+     * only add load when the server is already saturated */
+    recd_log_write(status >= 500 && status != 503 ? RECD_LOG_WARN : RECD_LOG_DEBUG, rid,
+                   "%s: %d %s (%s)", c->peer, status, code, msg);
     c->close_after = 1;
     write_response(c, NULL, status, "application/json", body, n, rid, 0, extra_line);
     uint64_t t0 = r ? r->t_start_us : recd_time_mono_us();
@@ -308,10 +311,10 @@ static recd_http_req_t *req_new(conn_t *c)
 
 static void req_finish_inflight(recd_http_req_t *r)
 {
-    if (r->w && r->t_start_us && r->w->inflight > 0) {
+    if (r->w && r->admitted) {
         r->w->inflight--;
         recd_stats_sub(&r->w->st->inflight, 1);
-        r->t_start_us = 0;
+        r->admitted = 0;
     }
 }
 
@@ -754,19 +757,11 @@ static void start_request(conn_t *c, const char *data, size_t head_len)
     r->t_start_us = recd_time_mono_us();
     if (!recd_http_inflight_admit(w->inflight, conf()->http_max_inflight_per_worker)) {
         recd_stats_add(&w->st->rejected_busy, 1);
-        uint64_t t0 = r->t_start_us;
-        r->t_start_us = 0; /* never admitted, so never counted in flight */
-        c->close_after = 1;
-        char body[256];
-        size_t n = recd_http_error_body(body, sizeof body, "overloaded", NULL,
-                                        "too many requests in progress on this worker");
-        write_response(c, r, 503, "application/json", body, n, r->id, 0, NULL);
-        recd_stats_record(w->st, 0, 503, recd_time_mono_us() - t0);
-        r->responded = 1;
-        c->state = C_CLOSING;
-        bufferevent_disable(c->bev, EV_READ);
+        conn_fail(c, 503, "overloaded", NULL, "too many requests in progress on this worker",
+                  NULL);
         return;
     }
+    r->admitted = 1;
     w->inflight++;
     recd_stats_add(&w->st->inflight, 1);
     if (r->head.content_length > 0 || r->head.chunked) {

@@ -771,6 +771,7 @@ static int load_items(recd_bundle_t *b, recd_err_t *err)
     size_t len;
     if (read_file(path, MAX_ITEMS_BYTES, &b->items_text, &len, err) < 0)
         return RECD_EIO;
+    b->bytes += len; /* the rest is added when loading completes */
     char *p = b->items_text, *end = p + len;
     if (memchr(p, '\0', len))
         return recd_err_set(err, RECD_EINVAL, "items.tsv: contains a NUL byte");
@@ -1134,9 +1135,16 @@ recd_bundle_t *recd_bundle_load(const char *dir, const recd_model_opts_t *opts, 
     pthread_mutex_init(b->writer_lock, NULL);
     if (opts && opts->attach && opts->attach(b, err) < 0)
         return fail(b, dir, err);
-    b->bytes = b->map_len + len + recd_ann_bytes(b->ann) +
-               b->n_items * (b->ncols * sizeof(char *) + sizeof(double) + sizeof(uint32_t)) +
-               b->id_hash_cap * sizeof(uint64_t);
+    /* items.tsv text was counted by load_items; the manifest is small */
+    b->bytes += b->map_len + recd_ann_bytes(b->ann) +
+                b->n_items * (b->ncols * sizeof(char *) + sizeof(double) + sizeof(uint32_t)) +
+                b->id_hash_cap * sizeof(uint64_t);
+    for (size_t i = 0; i < b->nfeatures; i++)
+        if (b->item_fields[i].off)
+            b->bytes += (b->n_items + 1) * sizeof(uint32_t) +
+                        b->item_fields[i].off[b->n_items] *
+                            (sizeof(uint64_t) + sizeof(char *) + sizeof(uint32_t)) +
+                        (b->item_fields[i].text_pool ? b->item_fields[i].off[b->n_items] * 21 : 0);
     b->load_us = recd_time_mono_us() - t0;
     return b;
 }

@@ -121,6 +121,13 @@ $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# recd-train's commands live in daemon/train/ (one file per command group)
+TRAIN_CLI_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard daemon/train/*.c)))
+$(BIN)/recd-train: $(B)/obj/daemon/recd-train.o $(TRAIN_CLI_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 $(BIN)/%: $(B)/obj/daemon/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -226,7 +233,7 @@ bench-ann: $(B)/bench/bench_ann
 
 # ---- housekeeping ---------------------------------------------------------------
 format:
-	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c loadtest/*.c)
+	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c daemon/train/*.c daemon/train/*.h tests/unit/*.c tests/fuzz/*.c loadtest/*.c)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/recd \

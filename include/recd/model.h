@@ -79,6 +79,28 @@ typedef struct recd_cand_input {
     const recd_tensor_t *table; /* cand.field.<f> [buckets, E] */
 } recd_cand_input_t;
 
+/* One input field of the content model: its feature and its embedding
+ * table content.emb.<f> [buckets_f, embed_dim]. */
+typedef struct recd_content_field {
+    int feature;                /* index into bundle features (an item-source field) */
+    const recd_tensor_t *table; /* [buckets, embed_dim] */
+    uint64_t missing;           /* bucket of the missing value "" */
+} recd_content_field_t;
+
+/* The optional content model (manifest section "content", models/FORMAT.md):
+ * an MLP from an item's content features to its cand.item_emb vector, so an
+ * item the catalog has never seen gets a retrieval vector (van den Oord,
+ * Dieleman, Schrauwen, "Deep content-based music recommendation", NIPS
+ * 2013: regress the latent factors from content). Immutable after load. */
+typedef struct recd_content {
+    size_t embed_dim;             /* E: width of each field vector */
+    recd_content_field_t *fields; /* [nfields], in manifest order */
+    size_t nfields;
+    recd_layer_t *layers; /* [nlayers]; layers[0].in = E * nfields, last out = D */
+    size_t nlayers;
+    size_t max_width; /* widest layer input or output */
+} recd_content_t;
+
 /* A live item's hashed item-field values, immutable and refcounted so
  * overlay snapshots share it. */
 typedef struct recd_live_item {
@@ -148,6 +170,8 @@ typedef struct recd_bundle {
     recd_overlay_t *overlay;
     void *overlay_lock; /* pthread_mutex_t*: protects the `overlay` pointer */
     void *writer_lock;  /* pthread_mutex_t*: serialises overlay writers */
+    /* content model (cold-start item vectors); NULL when the bundle has none */
+    recd_content_t *content;
     /* ranking network, attached by the loader's hook (src/rank), opaque here */
     void *ranker;
     void (*ranker_free)(void *ranker);
@@ -187,6 +211,36 @@ uint64_t recd_feature_bucket(const char *field, size_t flen, const char *text, s
                              uint64_t buckets);
 /* Bucket index of a number for a bucketized field: #{b : b <= v}. */
 size_t recd_feature_bucketize(const recd_feature_t *f, double v);
+
+/* ---- content model (src/model/content.c) ------------------------------------------ */
+
+/* Parse and validate the manifest's "content" section (a JSON object) for
+ * b, whose features, tensors and candidate model are already loaded, and
+ * set b->content. Every failure names the key or tensor and the reason
+ * (unknown type/activation/output, unknown, non-item or id field, missing
+ * tensor, wrong shape, broken in/out chain, last out != candidate.dim).
+ * Returns 0 or a RECD_E* code with err set. Called by recd_bundle_load. */
+int recd_content_parse(recd_bundle_t *b, struct json_t *section, recd_err_t *err);
+/* Free a parsed content model (NULL is fine). */
+void recd_content_free(recd_content_t *c);
+/* Floats of scratch recd_content_embed needs for b (0 without a content
+ * model). */
+size_t recd_content_scratch_floats(const recd_bundle_t *b);
+/* Does a field's value set carry no information: n == 0, or every value
+ * text is the missing text "" (null, "", an empty list)? A value set
+ * without texts (t == NULL) and n >= 1 counts as given. */
+int recd_content_value_missing(const recd_field_buckets_t *f);
+/* The content model's vector for one item: fields[b->nfeatures] holds the
+ * item's hashed values (the item-source entries a content field names are
+ * read; n == 0 means missing and hashes as ""; buckets as computed with
+ * recd_feature_bucket for this bundle's fields). Writes out[b->dim]; uses
+ * scratch[recd_content_scratch_floats(b)], allocates nothing. Every
+ * intermediate and output value must be finite. Returns 0; RECD_EINVAL
+ * when b has no content model or a bucket is outside its table;
+ * RECD_ERANGE when a value overflowed (out is then unspecified).
+ * Thread-safe: reads only the immutable bundle. */
+int recd_content_embed(const recd_bundle_t *b, const recd_field_buckets_t *fields, float *out,
+                       float *scratch, recd_err_t *err);
 
 /* ---- overlay ------------------------------------------------------------------ */
 /* Current overlay snapshot with a new reference (never NULL for a loaded

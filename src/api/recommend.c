@@ -771,6 +771,45 @@ int recd_api_h_similar(recd_http_req_t *r, void *arg)
 
 /* ---- PUT/DELETE /v1/items/{item_id} ------------------------------------------------------ */
 
+/* The content model's vector for a PUT without "embedding" into vec[b->dim]
+ * from the item's hashed features ifs; 422 when no content field has a
+ * value or the model's output is not finite. */
+static int content_embedding(recd_http_req_t *r, const recd_bundle_t *b,
+                             const recd_field_buckets_t *ifs, float *vec, apierr_t *e)
+{
+    const recd_content_t *c = b->content;
+    int given = 0;
+    for (size_t i = 0; i < c->nfields && !given; i++)
+        given = !recd_content_value_missing(&ifs[c->fields[i].feature]);
+    if (!given) {
+        char names[256];
+        size_t p = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < c->nfields && p < sizeof names; i++)
+            p += (size_t)snprintf(names + p, sizeof names - p, "%s%s", i ? ", " : "",
+                                  b->features[c->fields[i].feature].name);
+        return aerr(e, 422, "content_features_required", "features",
+                    "give \"embedding\" or a value for at least one of the content model's "
+                    "features: %s",
+                    names);
+    }
+    float *scratch =
+        recd_arena_alloc(recd_http_req_arena(r), recd_content_scratch_floats(b) * sizeof *scratch);
+    if (!scratch)
+        return aerr(e, 500, "internal", NULL, "out of memory");
+    recd_err_t err;
+    int rc = recd_content_embed(b, ifs, vec, scratch, &err);
+    if (rc == RECD_ERANGE) {
+        recd_log_write(RECD_LOG_WARN, recd_http_req_id(r), "model %s version %lld: %s", b->name,
+                       (long long)b->version, err.msg);
+        return aerr(e, 422, "content_embedding_invalid", "features",
+                    "%s for these features; give \"embedding\"", err.msg);
+    }
+    if (rc < 0)
+        return aerr(e, 500, "internal", NULL, "content model: %s", err.msg);
+    return 0;
+}
+
 int recd_api_h_items(recd_http_req_t *r, void *arg)
 {
     (void)arg;
@@ -840,20 +879,27 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
         return 0;
     }
     json_t *emb = json_object_get(j, "embedding");
-    if (!emb) {
-        size_t dim = b->dim;
+    if (json_is_null(emb))
+        emb = NULL; /* null is absent, as for feature values */
+    if (!emb && !b->content) {
+        recd_http_respond_error(r, 422, "embedding_required", "embedding",
+                                "model %s version %lld has no content model to derive an "
+                                "embedding from features; give \"embedding\" (%zu numbers)",
+                                b->name, (long long)b->version, b->dim);
         recd_model_release(b);
         json_decref(j);
-        recd_http_respond_error(r, 422, "embedding_required", "embedding",
-                                "this model has no content model to derive an embedding from "
-                                "features yet; give \"embedding\" (%zu numbers)",
-                                dim);
         return 0;
     }
     size_t dim = b->dim;
     float *vec = recd_arena_alloc(recd_http_req_arena(r), dim * sizeof *vec);
-    int bad = !json_is_array(emb) || json_array_size(emb) != dim || !vec;
-    for (size_t i = 0; !bad && i < dim; i++) {
+    if (!vec) {
+        recd_model_release(b);
+        json_decref(j);
+        recd_http_respond_error(r, 500, "internal", NULL, "out of memory");
+        return 0;
+    }
+    int bad = emb && (!json_is_array(emb) || json_array_size(emb) != dim);
+    for (size_t i = 0; emb && !bad && i < dim; i++) {
         json_t *x = json_array_get(emb, i);
         bad = !json_is_number(x) || !isfinite(json_number_value(x)) ||
               fabs(json_number_value(x)) > 3.0e38;
@@ -904,11 +950,21 @@ int recd_api_h_items(recd_http_req_t *r, void *arg)
             return 0;
         }
     }
+    /* no embedding: the content model derives one from the features
+     * (absent content fields hash as ""), provided at least one content
+     * field carries a value - an item described by nothing would get the
+     * same made-up vector as every other such item */
+    if (!emb && content_embedding(r, b, ifs, vec, &e) < 0) {
+        recd_model_release(b);
+        json_decref(j);
+        send_aerr(r, &e);
+        return 0;
+    }
     int created = 0;
     int rc = recd_overlay_put(b, id, vec, ifs, &created, &err);
-    json_t *resp =
-        rc == 0 ? json_pack("{s:s,s:o,s:b}", "id", id, "model", model_json(b), "created", created)
-                : NULL;
+    json_t *resp = rc == 0 ? json_pack("{s:s,s:o,s:b,s:s}", "id", id, "model", model_json(b),
+                                       "created", created, "embedding", emb ? "given" : "content")
+                           : NULL;
     recd_model_release(b);
     json_decref(j);
     if (rc < 0)

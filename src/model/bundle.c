@@ -752,6 +752,14 @@ static int check_ranker(recd_bundle_t *b, json_t *m, recd_err_t *err)
     return 0;
 }
 
+/* The optional content model (src/model/content.c); without a "content"
+ * key the bundle loads as before. */
+static int parse_content(recd_bundle_t *b, json_t *m, recd_err_t *err)
+{
+    json_t *c = json_object_get(m, "content");
+    return c ? recd_content_parse(b, c, err) : 0;
+}
+
 /* ---- items.tsv ----------------------------------------------------------------------------------
  */
 
@@ -991,6 +999,7 @@ static void bundle_free(recd_bundle_t *b)
         return;
     if (b->ranker && b->ranker_free)
         b->ranker_free(b->ranker);
+    recd_content_free(b->content);
     if (b->ann)
         recd_ann_free(b->ann);
     if (b->map)
@@ -1119,7 +1128,7 @@ recd_bundle_t *recd_bundle_load(const char *dir, const recd_model_opts_t *opts, 
     if (check_files(b, m, err) < 0 || load_tensors(b, m, err) < 0 || load_items(b, err) < 0 ||
         parse_features(b, m, err) < 0 || hash_item_fields(b, err) < 0 ||
         parse_candidate(b, m, err) < 0 || check_ranker(b, m, err) < 0 ||
-        setup_ann(b, m, opts, err) < 0)
+        parse_content(b, m, err) < 0 || setup_ann(b, m, opts, err) < 0)
         return fail(b, dir, err);
     b->overlay_lock = malloc(sizeof(pthread_mutex_t));
     b->writer_lock = malloc(sizeof(pthread_mutex_t));

@@ -44,12 +44,14 @@ def recd_train_path():
 def make_bundle(models_dir, name="default", version=1, items=5000, dim=64, embed=32,
                 seed=1, ranker="deepfm", index=None, nprobe=None, ef_search=None,
                 no_index_file=False, hidden=None, rank_hidden=None, rank_embed=None,
-                timeout=600):
+                content=None, timeout=600):
     """Write <models_dir>/<name>/<version>/ and return that path.
 
     index=None leaves the index type to the generator's default; hidden is
     the candidate tower, rank_hidden / rank_embed the ranker's MLP sizes
-    ("64,32") and field embedding size."""
+    ("64,32") and field embedding size. content=True (defaults) or a dict of
+    add_content() options gives the bundle a content model; None leaves the
+    generator's bundle as it is."""
     out = os.path.join(str(models_dir), name, str(version))
     train = recd_train_path()
     if train:
@@ -89,7 +91,114 @@ def make_bundle(models_dir, name="default", version=1, items=5000, dim=64, embed
     assert p.returncode == 0, "bundle generation failed (%s):\n%s%s" % (
         " ".join(cmd), p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
     assert os.path.isfile(os.path.join(out, "manifest.json")), "no manifest in %s" % out
+    if content:
+        add_content(out, **(content if isinstance(content, dict) else {}))
     return out
+
+
+# --------------------------------------------------------------------------
+# content models (models/FORMAT.md "content")
+# --------------------------------------------------------------------------
+
+CONTENT_WORDS = ["w%d" % i for i in range(300)]
+CONTENT_TAGS = ["t%d" % i for i in range(40)]
+
+
+def _file_entry(path):
+    import hashlib
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def add_content(bundle_dir, fields=("genres", "year", "title_words", "tags"), embed_dim=8,
+                hidden=(48,), activations=None, seed=11, scale=1.0, word_buckets=1000,
+                tag_buckets=128, edit=None):
+    """Give a written bundle a content model, in place (test bundles only:
+    a published bundle is otherwise immutable).
+
+    Adds two multi-valued categorical item fields to the schema and to
+    items.tsv, "title_words" (1-4 of CONTENT_WORDS per item, some items
+    none) and "tags" (0-3 of CONTENT_TAGS), used by no other section; then
+    random content.emb.<f> tables for `fields` and an MLP with `hidden`
+    layer sizes whose last layer gives candidate.dim. activations: one per
+    layer (default relu on hidden layers, linear on the last). scale
+    multiplies every content weight (huge values make the forward pass
+    overflow while every stored number stays finite). edit(content) may
+    change the manifest section before it is written (for broken bundles).
+    Tensors are appended to tensors.bin at 64-byte offsets and the files
+    table is re-sealed."""
+    rng = np.random.default_rng(seed)
+    mp = os.path.join(bundle_dir, "manifest.json")
+    with open(mp) as f:
+        m = json.load(f)
+    schema = m["features"]["fields"]
+    names = {f["name"] for f in schema}
+    # items.tsv: two more columns
+    ip = os.path.join(bundle_dir, "items.tsv")
+    with open(ip, encoding="utf-8") as f:
+        lines = [ln for ln in f.read().split("\n") if ln != ""]
+    header = lines[0].split("\t")
+    new_cols = [c for c in ("title_words", "tags") if c not in header]
+    if new_cols:
+        out = ["\t".join(header + new_cols)]
+        for ln in lines[1:]:
+            cells = []
+            for c in new_cols:
+                vocab, most = (CONTENT_WORDS, 4) if c == "title_words" else (CONTENT_TAGS, 3)
+                k = int(rng.integers(0, most + 1))
+                cells.append("|".join(rng.choice(vocab, size=k, replace=False)))
+            out.append(ln + "\t" + "\t".join(cells))
+        with open(ip, "w", encoding="utf-8") as f:
+            f.write("\n".join(out) + "\n")
+    if "title_words" not in names:
+        schema.append({"name": "title_words", "source": "item", "type": "categorical",
+                       "column": "title_words", "multi_valued": True, "buckets": word_buckets})
+    if "tags" not in names:
+        schema.append({"name": "tags", "source": "item", "type": "categorical",
+                       "column": "tags", "multi_valued": True, "buckets": tag_buckets})
+    buckets = {f["name"]: f["buckets"] for f in schema}
+    dim = m["candidate"]["dim"]
+    widths = [embed_dim * len(fields)] + list(hidden) + [dim]
+    nl = len(widths) - 1
+    if activations is None:
+        activations = ["relu"] * (nl - 1) + ["linear"]
+    tensors = []
+    for name in fields:
+        tensors.append(("content.emb.%s" % name,
+                        rng.normal(0.0, 1.0, (buckets[name], embed_dim)) * scale))
+    layers = []
+    for i in range(nl):
+        fan_in = widths[i]
+        tensors.append(("content.%d.w" % i,
+                        rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_in, widths[i + 1])) * scale))
+        tensors.append(("content.%d.b" % i, rng.normal(0.0, 0.1, widths[i + 1]) * scale))
+        layers.append({"w": "content.%d.w" % i, "b": "content.%d.b" % i, "in": widths[i],
+                       "out": widths[i + 1], "activation": activations[i]})
+    # append the tensors
+    tp = os.path.join(bundle_dir, "tensors.bin")
+    with open(tp, "ab") as f:
+        pos = f.tell()
+        for name, a in tensors:
+            a = np.ascontiguousarray(a, dtype="<f4")
+            assert np.isfinite(a).all(), name
+            off = -(-pos // 64) * 64
+            f.write(b"\0" * (off - pos))
+            f.write(a.tobytes())
+            pos = off + a.nbytes
+            m["tensors"].append({"name": name, "shape": list(a.shape), "offset": off})
+    section = {"type": "mlp", "embed_dim": embed_dim,
+               "fields": [{"name": n, "tensor": "content.emb.%s" % n} for n in fields],
+               "layers": layers, "output": m["candidate"]["item_embedding"]}
+    if edit is not None:
+        section = edit(section)
+    if section is not None:
+        m["content"] = section
+    for fname in m["files"]:
+        m["files"][fname] = _file_entry(os.path.join(bundle_dir, fname))
+    with open(mp, "w") as f:
+        json.dump(m, f, indent=1)
+    return bundle_dir
 
 
 @pytest.fixture
@@ -257,6 +366,15 @@ class Reference:
     def popular(self, k, banned=()):
         return [i for i in self.by_pop if i not in banned][:k]
 
+    # -- the content model ---------------------------------------------------
+    def content(self):
+        """The ContentRef of this bundle (built once), or None without one."""
+        if "content" not in self.m:
+            return None
+        if getattr(self, "_content", None) is None:
+            self._content = ContentRef(self)
+        return self._content
+
     # -- the ranker ----------------------------------------------------------
     def ranker(self):
         """The RankerRef of this bundle (built once), or None without one."""
@@ -265,6 +383,76 @@ class Reference:
         if getattr(self, "_ranker", None) is None:
             self._ranker = RankerRef(self)
         return self._ranker
+
+
+class ContentRef:
+    """The content model (models/FORMAT.md "content"; van den Oord et al.
+    2013: an item's latent vector regressed from its content) in float64.
+
+    Field vector = mean of content.emb.f rows over the field's value texts
+    (absent, null or [] = the one text ""); x = concatenation in
+    content.fields order; each layer act(x @ w + b), act relu or linear;
+    the last output is the item's cand.item_emb-space vector."""
+
+    def __init__(self, ref):
+        self.ref = ref
+        c = ref.m["content"]
+        t = ref.tensors
+        assert c["type"] == "mlp", c["type"]
+        self.embed_dim = c["embed_dim"]
+        self.fields = [f["name"] for f in c["fields"]]
+        self.tables = {f["name"]: t[f["tensor"]].astype(np.float64) for f in c["fields"]}
+        self.layers = [(t[l["w"]].astype(np.float64), t[l["b"]].astype(np.float64).reshape(-1),
+                        l["activation"]) for l in c["layers"]]
+
+    def texts(self, field, v):
+        """Value texts of one field value (BadValue for a 400 value)."""
+        f = self.ref.fields[field]
+        if isinstance(v, list):
+            if not f.get("multi_valued") or any(isinstance(x, (list, dict)) for x in v):
+                raise BadValue(field)
+            vals = v if v else [None]
+        else:
+            if isinstance(v, dict):
+                raise BadValue(field)
+            vals = [v]
+        return [self.ref.text(field, x) for x in vals]
+
+    def given(self, features):
+        """Does any content field carry a value other than the missing ""?"""
+        features = features or {}
+        return any(t != "" for f in self.fields for t in self.texts(f, features.get(f)))
+
+    def embed(self, features):
+        """The vector of an item PUT with these features (absent = missing)."""
+        features = features or {}
+        parts = []
+        for name in self.fields:
+            rows = [self.ref.bucket(name, t) for t in self.texts(name, features.get(name))]
+            parts.append(self.tables[name][rows].mean(axis=0))
+        x = np.concatenate(parts)
+        for w, b, act in self.layers:
+            x = x @ w + b
+            if act == "relu":
+                x = np.maximum(x, 0.0)
+        return x
+
+    def catalog_features(self, i):
+        """The content features of catalog row i as a PUT body would give
+        them (items.tsv cells: multi-valued split on "|", numbers as numbers)."""
+        row = self.ref.rows[i]
+        out = {}
+        for name in self.fields:
+            f = self.ref.fields[name]
+            cell = row[self.ref.columns.index(f.get("column", name))]
+            if f["type"] == "bucketized":
+                x = float(cell)
+                out[name] = int(x) if x == int(x) else x
+            elif f.get("multi_valued"):
+                out[name] = cell.split("|") if cell != "" else []
+            else:
+                out[name] = cell
+        return out
 
 
 def assert_same_ranking(got_ids, got_scores, want_idx, scores, ids, tol=1e-4, what=""):

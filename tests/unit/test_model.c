@@ -51,6 +51,7 @@ typedef struct spec {
     size_t n_items;   /* manifest n_items and items.tsv rows */
     size_t item_rows; /* rows written for cand.item_emb */
     int index;        /* 0: no index.faiss, 1: a good one, 2: one of the wrong dimension */
+    int content;      /* add a year field and a content model over genres and year */
 } spec_t;
 
 typedef struct fixture {
@@ -156,6 +157,36 @@ static void mkdtemp_models(fixture_t *f)
     snprintf(f->dir, sizeof f->dir, "%s/default/1", f->models);
 }
 
+/* The content model of spec.content: fields genres (64 buckets) and year
+ * (bucketized, 32 buckets; a new item field over the year column), embed
+ * CEMB, layers 2*CEMB -> CHID relu -> DIM linear. */
+#define CEMB 3
+#define CHID 5
+
+static void add_content(recd_bundle_writer_t *w, json_t *m)
+{
+    put_tensor(w, "content.emb.genres", 64, CEMB);
+    put_tensor(w, "content.emb.year", 32, CEMB);
+    put_tensor(w, "content.0.w", 2 * CEMB, CHID);
+    put_tensor(w, "content.0.b", CHID, 0);
+    put_tensor(w, "content.1.w", CHID, DIM);
+    put_tensor(w, "content.1.b", DIM, 0);
+    json_array_append_new(json_object_get(json_object_get(m, "features"), "fields"),
+                          json_pack("{s:s, s:s, s:s, s:s, s:[i,i,i,i,i,i,i,i], s:i}", "name",
+                                    "year", "source", "item", "type", "bucketized", "column",
+                                    "year", "boundaries", 1940, 1950, 1960, 1970, 1980, 1990, 2000,
+                                    2010, "buckets", 32));
+    json_t *c = json_pack("{s:s, s:i, s:[{s:s, s:s}, {s:s, s:s}],"
+                          " s:[{s:s, s:s, s:i, s:i, s:s}, {s:s, s:s, s:i, s:i, s:s}], s:s}",
+                          "type", "mlp", "embed_dim", CEMB, "fields", "name", "genres", "tensor",
+                          "content.emb.genres", "name", "year", "tensor", "content.emb.year",
+                          "layers", "w", "content.0.w", "b", "content.0.b", "in", 2 * CEMB, "out",
+                          CHID, "activation", "relu", "w", "content.1.w", "b", "content.1.b", "in",
+                          CHID, "out", DIM, "activation", "linear", "output", "cand.item_emb");
+    assert_non_null(c);
+    json_object_set_new(m, "content", c);
+}
+
 static void write_bundle(fixture_t *f, const spec_t *s)
 {
     recd_err_t err = {0};
@@ -176,6 +207,8 @@ static void write_bundle(fixture_t *f, const spec_t *s)
         fail_msg("writer_items: %s", err.msg);
     free(tsv);
     json_t *m = base_manifest(s);
+    if (s->content)
+        add_content(w, m);
     if (s->index) {
         size_t d = s->index == 2 ? DIM / 2 : DIM;
         float *v = rand_tensor(s->item_rows * d);
@@ -216,22 +249,27 @@ static int setup_spec(void **state, spec_t s)
 
 static int setup_good(void **state)
 {
-    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 1});
+    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 1, 0});
 }
 
 static int setup_noindex(void **state)
 {
-    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 0});
+    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 0, 0});
 }
 
 static int setup_extra_item_row(void **state)
 {
-    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS + 1, 0});
+    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS + 1, 0, 0});
+}
+
+static int setup_content(void **state)
+{
+    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 0, 1});
 }
 
 static int setup_bad_index(void **state)
 {
-    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 2});
+    return setup_spec(state, (spec_t){N_ITEMS, N_ITEMS, 2, 0});
 }
 
 static int teardown(void **state)
@@ -931,6 +969,204 @@ static void test_nearest_sees_overlay(void **state)
     recd_bundle_unref(b);
 }
 
+/* ---- the content model --------------------------------------------------------------- */
+
+/* Reference forward pass in double, straight from models/FORMAT.md. */
+static void content_reference(const recd_bundle_t *b, const uint64_t *genres, size_t ng,
+                              uint64_t year, double *out)
+{
+    const float *eg = recd_bundle_tensor(b, "content.emb.genres")->data;
+    const float *ey = recd_bundle_tensor(b, "content.emb.year")->data;
+    const float *w0 = recd_bundle_tensor(b, "content.0.w")->data;
+    const float *b0 = recd_bundle_tensor(b, "content.0.b")->data;
+    const float *w1 = recd_bundle_tensor(b, "content.1.w")->data;
+    const float *b1 = recd_bundle_tensor(b, "content.1.b")->data;
+    double x[2 * CEMB] = {0}, h[CHID];
+    for (size_t k = 0; k < CEMB; k++) {
+        for (size_t i = 0; i < ng; i++)
+            x[k] += eg[genres[i] * CEMB + k] / (double)ng;
+        x[CEMB + k] = ey[year * CEMB + k];
+    }
+    for (size_t j = 0; j < CHID; j++) {
+        h[j] = b0[j];
+        for (size_t i = 0; i < 2 * CEMB; i++)
+            h[j] += x[i] * w0[i * CHID + j];
+        h[j] = h[j] > 0 ? h[j] : 0;
+    }
+    for (size_t j = 0; j < DIM; j++) {
+        out[j] = b1[j];
+        for (size_t i = 0; i < CHID; i++)
+            out[j] += h[i] * w1[i * DIM + j];
+    }
+}
+
+static void test_content_loads_and_embeds(void **state)
+{
+    fixture_t *f = *state;
+    recd_bundle_t *b = load_ok(f, NULL);
+    const recd_content_t *c = b->content;
+    assert_non_null(c);
+    assert_int_equal(c->embed_dim, CEMB);
+    assert_int_equal(c->nfields, 2);
+    assert_string_equal(b->features[c->fields[0].feature].name, "genres");
+    assert_string_equal(b->features[c->fields[1].feature].name, "year");
+    assert_int_equal(c->nlayers, 2);
+    assert_true(c->layers[0].relu && !c->layers[1].relu);
+    assert_int_equal(recd_content_scratch_floats(b), 2 * DIM); /* widest: the output */
+
+    /* genres Comedy|War, year 1994 (bucket index 6) */
+    uint64_t g[2] = {bucket("genres", "Comedy", 64), bucket("genres", "War", 64)};
+    uint64_t y = bucket("year", "6", 32);
+    const char *gt[2] = {"Comedy", "War"}, *yt[1] = {"6"};
+    uint32_t gl[2] = {6, 3}, yl[1] = {1};
+    recd_field_buckets_t fb[5] = {{0}};
+    size_t gi = (size_t)c->fields[0].feature, yi = (size_t)c->fields[1].feature;
+    fb[gi] = (recd_field_buckets_t){g, 2, gt, gl};
+    fb[yi] = (recd_field_buckets_t){&y, 1, yt, yl};
+    float out[DIM], scratch[2 * DIM];
+    double want[DIM];
+    recd_err_t err = {0};
+    assert_int_equal(recd_content_embed(b, fb, out, scratch, &err), 0);
+    content_reference(b, g, 2, y, want);
+    for (size_t j = 0; j < DIM; j++)
+        assert_float_equal(out[j], want[j], 1e-5 * (1 + fabs(want[j])));
+
+    /* a missing field (n == 0) hashes as "" */
+    fb[yi] = (recd_field_buckets_t){0};
+    assert_true(recd_content_value_missing(&fb[yi]));
+    assert_false(recd_content_value_missing(&fb[gi]));
+    assert_int_equal(recd_content_embed(b, fb, out, scratch, &err), 0);
+    content_reference(b, g, 2, bucket("year", "", 32), want);
+    for (size_t j = 0; j < DIM; j++)
+        assert_float_equal(out[j], want[j], 1e-5 * (1 + fabs(want[j])));
+    /* "" values count as missing */
+    const char *et[1] = {""};
+    uint32_t el[1] = {0};
+    uint64_t eb = bucket("genres", "", 64);
+    recd_field_buckets_t empty = {&eb, 1, et, el};
+    assert_true(recd_content_value_missing(&empty));
+
+    /* a bucket outside the table is refused, not read */
+    uint64_t wild = 64;
+    fb[gi] = (recd_field_buckets_t){&wild, 1, NULL, NULL};
+    assert_int_equal(recd_content_embed(b, fb, out, scratch, &err), RECD_EINVAL);
+    assert_non_null(strstr(err.msg, "genres"));
+    recd_bundle_unref(b);
+}
+
+static void test_no_content_model(void **state)
+{
+    fixture_t *f = *state;
+    recd_bundle_t *b = load_ok(f, NULL);
+    assert_null(b->content);
+    assert_int_equal(recd_content_scratch_floats(b), 0);
+    float out[DIM];
+    recd_err_t err = {0};
+    recd_field_buckets_t fb[4] = {{0}};
+    assert_int_equal(recd_content_embed(b, fb, out, NULL, &err), RECD_EINVAL);
+    assert_non_null(strstr(err.msg, "no content model"));
+    recd_bundle_unref(b);
+}
+
+static void test_content_overflow(void **state)
+{
+    /* finite weights (the loader accepts them) whose product overflows */
+    fixture_t *f = *state;
+    poke_float(f, tensor_offset(f, "content.0.b"), 3.0e38f);
+    for (size_t j = 0; j < DIM; j++)
+        poke_float(f, tensor_offset(f, "content.1.w") + (json_int_t)(4 * j), 3.0e38f);
+    reseal(f);
+    recd_bundle_t *b = load_ok(f, NULL);
+    recd_field_buckets_t fb[5] = {{0}};
+    float out[DIM], scratch[2 * DIM];
+    recd_err_t err = {0};
+    assert_int_equal(recd_content_embed(b, fb, out, scratch, &err), RECD_ERANGE);
+    assert_non_null(strstr(err.msg, "overflowed"));
+    recd_bundle_unref(b);
+}
+
+/* Edit the content section with a JSON path update and expect failure. */
+static void content_edit(const fixture_t *f, const char *layer_or_field, size_t i, const char *key,
+                         json_t *value)
+{
+    json_t *m = manifest(f);
+    json_t *c = json_object_get(m, "content");
+    json_t *target = layer_or_field ? json_array_get(json_object_get(c, layer_or_field), i) : c;
+    assert_non_null(target);
+    if (value)
+        json_object_set_new(target, key, value);
+    else
+        json_object_del(target, key);
+    save_manifest(f, m);
+    json_decref(m);
+}
+
+static void test_content_bad_field(void **state)
+{
+    fixture_t *f = *state;
+    content_edit(f, "fields", 1, "name", json_string("nope"));
+    expect_fail(f, "content.fields[1].name", "no field", "nope", NULL);
+    content_edit(f, "fields", 1, "name", json_string("age"));
+    expect_fail(f, "content.fields[1].name", "user field", NULL);
+    content_edit(f, "fields", 1, "name", json_string("hour"));
+    expect_fail(f, "content.fields[1].name", "context field", NULL);
+    content_edit(f, "fields", 1, "name", json_string("genres"));
+    expect_fail(f, "content.fields[1].name", "duplicate", NULL);
+    /* an item field reading the id column */
+    json_t *m = manifest(f);
+    json_array_append_new(json_object_get(json_object_get(m, "features"), "fields"),
+                          json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "item_id", "source",
+                                    "item", "type", "categorical", "column", "id", "buckets", 64));
+    save_manifest(f, m);
+    json_decref(m);
+    content_edit(f, "fields", 1, "name", json_string("item_id"));
+    expect_fail(f, "content.fields[1].name", "item id", NULL);
+    /* back to year: loads again */
+    content_edit(f, "fields", 1, "name", json_string("year"));
+    recd_bundle_unref(load_ok(f, NULL));
+}
+
+static void test_content_bad_tensors(void **state)
+{
+    fixture_t *f = *state;
+    content_edit(f, "fields", 0, "tensor", json_string("content.emb.nope"));
+    expect_fail(f, "content.fields[0].tensor", "content.emb.nope", "not in the tensor table", NULL);
+    content_edit(f, "fields", 0, "tensor", json_string("content.emb.year"));
+    expect_fail(f, "content.emb.year", "shape [32, 3], expected [64, 3]", NULL);
+    content_edit(f, "fields", 0, "tensor", json_string("content.emb.genres"));
+    content_edit(f, "layers", 1, "w", json_string("content.0.w"));
+    expect_fail(f, "content.layers[1].w", "content.0.w", "shape", NULL);
+    content_edit(f, "layers", 1, "w", json_string("content.1.w"));
+    content_edit(f, "layers", 0, "b", NULL);
+    expect_fail(f, "content.layers[0].b", "missing", NULL);
+}
+
+static void test_content_bad_layers(void **state)
+{
+    fixture_t *f = *state;
+    content_edit(f, "layers", 1, "in", json_integer(CHID + 1));
+    expect_fail(f, "content.layers[1].in", "expected 5", NULL);
+    content_edit(f, "layers", 1, "in", json_integer(CHID));
+    content_edit(f, "layers", 0, "in", json_integer(2 * CEMB + 1));
+    expect_fail(f, "content.layers[0].in", "embed_dim 3 x 2 fields", NULL);
+    content_edit(f, "layers", 0, "in", json_integer(2 * CEMB));
+    content_edit(f, "layers", 0, "activation", json_string("sigmoid"));
+    expect_fail(f, "content.layers[0].activation", "sigmoid", NULL);
+    content_edit(f, "layers", 0, "activation", json_string("relu"));
+    content_edit(f, NULL, 0, "output", json_string("cand.hist_emb"));
+    expect_fail(f, "content.output", "cand.item_emb", NULL);
+    content_edit(f, NULL, 0, "output", json_string("cand.item_emb"));
+    content_edit(f, NULL, 0, "type", json_string("gbdt"));
+    expect_fail(f, "content.type", "gbdt", NULL);
+    content_edit(f, NULL, 0, "type", json_string("mlp"));
+    /* the last layer must give candidate.dim */
+    json_t *m = manifest(f);
+    json_array_remove(json_object_get(json_object_get(m, "content"), "layers"), 1);
+    save_manifest(f, m);
+    json_decref(m);
+    expect_fail(f, "content.layers", "last layer gives 5", "candidate.dim 8", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -962,6 +1198,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_item_emb_rows_mismatch, setup_extra_item_row,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_index_wrong_dimension, setup_bad_index, teardown),
+        cmocka_unit_test_setup_teardown(test_content_loads_and_embeds, setup_content, teardown),
+        cmocka_unit_test_setup_teardown(test_no_content_model, setup_noindex, teardown),
+        cmocka_unit_test_setup_teardown(test_content_overflow, setup_content, teardown),
+        cmocka_unit_test_setup_teardown(test_content_bad_field, setup_content, teardown),
+        cmocka_unit_test_setup_teardown(test_content_bad_tensors, setup_content, teardown),
+        cmocka_unit_test_setup_teardown(test_content_bad_layers, setup_content, teardown),
     };
     recd_nn_init();
     return cmocka_run_group_tests(tests, NULL, NULL);

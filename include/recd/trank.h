@@ -11,11 +11,29 @@
  * YouTube ranking model's weighted logistic regression, so that exp(logit)
  * estimates the expected watch time).
  *
+ * Bucket ids must be the ones serving computes: recd_feature_bucket(field,
+ * text) for a field, and for a cross (f1, f2) recd_feature_bucket("<f1>x<f2>",
+ * t1 "\x1f" t2) for every value pair (t1, t2), t1 outer, in that order.
+ *
  * Models: DeepFM (Guo et al. 2017): logit = bias + sum w_f + FM pairwise
  * term + deep; Wide&Deep (Cheng et al. 2016): bias + sum w_f + crosses +
  * deep; LR: bias + sum w_f (+ crosses when given). deep = ReLU MLP over the
  * concatenated field vectors, then a linear output. Forward passes match
  * src/rank exactly, so a written bundle scores what the trainer scored.
+ * DeepFM has no crosses: it skips the cross slots of the data.
+ *
+ * Training: shuffled minibatches, Adam (Kingma & Ba 2015) or Adagrad
+ * (Duchi et al. 2011) with lazy sparse updates of the embedding,
+ * first-order and cross tables (only rows a batch touched, L2 on those
+ * rows), dense updates of the MLP; the loss is the weighted logloss
+ * divided by (batch size * mean training weight), so its scale does not
+ * depend on the weights' unit. After each epoch the validation set's
+ * weighted logloss decides early stopping; the best epoch's weights are
+ * restored at the end.
+ *
+ * Thread-safety: no global state. A model being fitted belongs to the
+ * fitting thread; a fitted model is immutable except through the test
+ * hooks, and predict / eval / write may run concurrently on it.
  */
 #ifndef RECD_TRANK_H
 #define RECD_TRANK_H
@@ -37,71 +55,115 @@ typedef enum {
 
 /* Examples in compressed rows: example i, slot s (fields first, then
  * crosses: nslots = nfields + ncrosses) has bucket ids
- * ids[off[i * nslots + s] .. off[i * nslots + s + 1]) (at least one). */
+ * ids[off[i * nslots + s] .. off[i * nslots + s + 1]) (at least one).
+ * off need not start at 0 (a view into a larger set is fine) but must not
+ * decrease. Borrowed by every call; never modified. */
 typedef struct recd_trank_data {
-    size_t n;             /* examples */
-    size_t nfields;       /* ranker fields, in manifest order */
-    size_t ncrosses;      /* Wide&Deep crosses (0 for DeepFM) */
-    const uint64_t *off;  /* [n * (nfields + ncrosses) + 1] */
-    const uint32_t *ids;  /* bucket ids */
-    const float *label;   /* [n] in [0, 1] */
-    const float *weight;  /* [n] > 0, or NULL (all 1) */
+    size_t n;            /* examples */
+    size_t nfields;      /* ranker fields, in manifest order */
+    size_t ncrosses;     /* crosses (as in the schema; DeepFM ignores them) */
+    const uint64_t *off; /* [n * (nfields + ncrosses) + 1] */
+    const uint32_t *ids; /* bucket ids, < the slot's buckets */
+    const float *label;  /* [n] in [0, 1]; may be NULL for predict */
+    const float *weight; /* [n] > 0, or NULL (all 1) */
 } recd_trank_data_t;
+
+#define RECD_TRANK_MAX_HIDDEN 8
 
 typedef struct recd_trank_opts {
     recd_trank_kind_t kind;
-    size_t embed_dim;  /* K (default 16) */
-    size_t hidden[8];  /* MLP sizes (default 256, 128, 64) */
-    size_t nhidden;
-    int optimizer;     /* RECD_OPT_ADAM (default) or RECD_OPT_ADAGRAD */
-    float lr;          /* default 1e-3 (Adam) */
-    float l2_emb;      /* L2 on embedding / first-order rows (lazy), default 1e-6 */
-    float l2_dense;    /* L2 on MLP weights, default 0 */
-    float lr_decay;    /* per-epoch multiplicative decay, default 1 (none) */
-    size_t batch;      /* default 256 */
-    int max_epochs;    /* default 10 */
-    int patience;      /* early stopping: epochs without validation improvement (default 2) */
-    uint64_t seed;     /* init and shuffling */
-    int verbose;       /* progress lines on stderr (epoch, loss, examples/s, ETA) */
+    size_t embed_dim;                     /* K (default 16); unused by LR */
+    size_t hidden[RECD_TRANK_MAX_HIDDEN]; /* MLP sizes (default 256, 128, 64); unused by LR */
+    size_t nhidden;                       /* 0..8 (0: the output layer sees the field vectors) */
+    int optimizer;                        /* RECD_OPT_ADAM (default) or RECD_OPT_ADAGRAD */
+    float lr;       /* learning rate; 0 = the optimiser's default (see recd_trank_defaults) */
+    float l2_emb;   /* L2 on embedding / first-order / cross rows (lazy: touched rows) */
+    float l2_dense; /* L2 on MLP weights (not biases) */
+    float lr_decay; /* per-epoch multiplicative decay in (0, 1], default 1 (none) */
+    size_t batch;   /* default 256 */
+    int max_epochs; /* default 10 */
+    int patience;   /* early stopping: epochs without validation improvement (default 2) */
+    uint64_t seed;  /* init and shuffling (default 1) */
+    int verbose;    /* progress lines on stderr (epoch, loss, valid logloss/AUC, ex/s, ETA) */
 } recd_trank_opts_t;
 
-/* Field and cross descriptions, for the hash sizes and the manifest. */
+/* Field and cross descriptions, for the hash sizes and the manifest.
+ * Borrowed by recd_trank_fit (copied). */
 typedef struct recd_trank_schema {
     size_t nfields;
     const char *const *field_names; /* [nfields] */
-    const uint64_t *field_buckets;  /* [nfields] */
+    const uint64_t *field_buckets;  /* [nfields], 1..2^32 */
     size_t ncrosses;
-    const char *const *cross_names; /* [ncrosses] "<f1>x<f2>" */
-    const uint64_t *cross_buckets;  /* [ncrosses] */
-    const size_t (*cross_fields)[2];/* [ncrosses] field indices */
+    const char *const *cross_names;  /* [ncrosses] "<f1>x<f2>" (checked) */
+    const uint64_t *cross_buckets;   /* [ncrosses], 1..2^32 */
+    const size_t (*cross_fields)[2]; /* [ncrosses] field indices */
 } recd_trank_schema_t;
 
 typedef struct recd_trank recd_trank_t;
 
+/* Defaults for kind, chosen on MovieLens (ml-latest-small, ratings >= 4
+ * positive, time-ordered 80/20 split): see the comment in trank.c. */
 void recd_trank_defaults(recd_trank_opts_t *o, recd_trank_kind_t kind);
 
-/* Train on `train`, early-stopping on `valid` (logloss; may be NULL: then
- * max_epochs are run). Deterministic for a seed. Returns NULL with err set
- * on bad options or OOM. */
+/* Train on `train`, early-stopping on `valid` (weighted logloss; NULL or
+ * empty: max_epochs are run and the last epoch is kept). Deterministic for
+ * a seed (bit-identical weights). Returns a new model, or NULL with err
+ * set on bad options, schema or data (naming the example and slot) or OOM.
+ * Thread-safe (no shared state); the data are borrowed for the call. */
 recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema_t *s,
                              const recd_trank_data_t *train, const recd_trank_data_t *valid,
                              recd_err_t *err);
-/* logits[d->n] */
-void recd_trank_predict(const recd_trank_t *m, const recd_trank_data_t *d, float *logits);
-/* Training summary: epochs run, best epoch, best validation logloss,
- * examples/s of the training loop. */
+
+/* logits[d->n] of the examples of d (labels and weights unused). Returns 0,
+ * RECD_EINVAL (d does not fit the model: slot counts, a slot without ids, a
+ * bucket id out of range; logits untouched) or RECD_ENOMEM. Thread-safe. */
+int recd_trank_predict(const recd_trank_t *m, const recd_trank_data_t *d, float *logits);
+
+/* Weighted logloss (sum w * loss / sum w) and weighted AUC (ties count
+ * half; a soft label y counts y as positive and 1 - y as negative mass) of
+ * the model on d, which needs labels. auc may be NULL; it is NaN without
+ * both classes. Returns 0 or RECD_EINVAL / RECD_ENOMEM with err. Thread-safe. */
+int recd_trank_eval(const recd_trank_t *m, const recd_trank_data_t *d, double *logloss, double *auc,
+                    recd_err_t *err);
+
+/* Training summary: epochs run, best epoch (1-based; the weights kept),
+ * its validation logloss and AUC (NaN without a validation set), the last
+ * epoch's mean training loss, examples/s of the training loop (forward,
+ * backward, updates; validation excluded) and wall seconds of the fit. */
 typedef struct recd_trank_summary {
     int epochs, best_epoch;
     double best_valid_logloss;
+    double best_valid_auc;
+    double train_loss;
     double examples_per_s;
     double seconds;
 } recd_trank_summary_t;
 void recd_trank_summary(const recd_trank_t *m, recd_trank_summary_t *out);
+
+/* "deepfm", "wide_deep" or "lr". */
+const char *recd_trank_kind_name(recd_trank_kind_t kind);
+
 /* Write the rank.* tensors (names of BUNDLE.md) into w and return the
  * manifest's "ranker" object (new reference) with "output" set to
- * `output` ("sigmoid" or "exp"). Only for DEEPFM and WIDE_DEEP. */
+ * `output` ("sigmoid" or "exp"). Only for DEEPFM and WIDE_DEEP (LR and a
+ * bad output are RECD_EINVAL); NULL with err on failure (w is left to the
+ * caller to abort). */
 struct json_t *recd_trank_write(const recd_trank_t *m, struct recd_bundle_writer *w,
                                 const char *output, recd_err_t *err);
 void recd_trank_free(recd_trank_t *m);
+
+/* ---- test hooks (tests/unit/test_trank.c: gradient checks) ------------------------
+ * Not for production use; they break the immutability of a fitted model. */
+
+/* The weights of the tensor `name` (bundle names: "rank.emb.<f>",
+ * "rank.lin.<f>", "rank.wide.<cross>", "rank.bias", "rank.mlp.<i>.w" /
+ * ".b", "rank.out.w" / ".b"), writable; *count = floats. NULL if unknown. */
+float *recd_trank_debug_tensor(recd_trank_t *m, const char *name, size_t *count);
+/* Loss sum_i w_i * logloss_i over all of d (no L2) at the current weights;
+ * when grad is not NULL, also its analytic gradient with respect to the
+ * tensor `name` into grad[count] (by the training code's backward pass).
+ * NaN on bad data or an unknown name. Not thread-safe for m. */
+double recd_trank_debug_loss_grad(recd_trank_t *m, const recd_trank_data_t *d, const char *name,
+                                  float *grad);
 
 #endif

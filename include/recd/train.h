@@ -21,7 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "recd/core.h"
+
+struct json_t;
 
 #define RECD_SYNTH_MAX_LAYERS 8
 
@@ -68,5 +72,68 @@ int recd_train_synth_bundle(const recd_synth_opts_t *o, recd_err_t *err);
  * n_items, hidden and seed matter): fills topic[n_items] when topic is not
  * NULL and returns the number of topics. For tests and diagnostics. */
 size_t recd_train_synth_topics(const recd_synth_opts_t *o, uint32_t *topic);
+
+/* ---- fit and eval (recd-train fit / eval, the embedded trainer) -----------------
+ * fit trains, from a dataset (include/recd/dataset.h), the candidate model
+ * (YouTube DNN with sampled softmax), a ranker (DeepFM, Wide&Deep, or LR
+ * written as a DeepFM without embeddings) and the content model, and
+ * publishes a bundle. With a holdout it first cuts the evaluation split
+ * (leave-one-out per user, cold items, last part by time) and trains only
+ * on the training part; the manifest records the split and the metrics
+ * measured on it, which `eval` on the same dataset reproduces. */
+
+typedef enum { RECD_FIT_DEEPFM = 1, RECD_FIT_WIDE_DEEP = 2, RECD_FIT_LR = 3 } recd_fit_ranker_t;
+
+typedef struct recd_fit_opts {
+    const char *data_dir;   /* dataset directory (required) */
+    const char *models_dir; /* bundle goes to <models_dir>/<name>/<version>/ */
+    const char *name;       /* default "default" */
+    int64_t version;        /* 0: one past the highest existing version */
+    recd_fit_ranker_t ranker;
+    int holdout;       /* 1: evaluation split (default); 0: train on everything */
+    double cold_frac;  /* items held out for the cold-start metric (0.05) */
+    double time_frac;  /* ranker's time-ordered test part (0.10) */
+    uint64_t seed;
+    /* candidate model */
+    size_t dim, embed_dim, hidden[RECD_SYNTH_MAX_LAYERS], nhidden, history_max_len, negatives;
+    int sampler; /* 0 log-uniform (default), 1 popularity^0.75 */
+    int cand_epochs;
+    float cand_lr;
+    float cand_l2;
+    size_t cand_batch;
+    /* ranker */
+    size_t rank_embed_dim, rank_hidden[RECD_SYNTH_MAX_LAYERS], nrank_hidden;
+    int rank_epochs;
+    float rank_lr;
+    size_t rank_batch;
+    int watch_weight; /* -1 auto (when the data has watch times), 0 off, 1 on */
+    /* content model */
+    int content; /* 1 default */
+    int content_epochs;
+    /* ANN */
+    const char *index; /* NULL: by size as recd_train_synth_default_index */
+    int nprobe, ef_search;
+    int verbose; /* progress on stderr */
+} recd_fit_opts_t;
+
+void recd_fit_defaults(recd_fit_opts_t *o);
+
+/* What fit did: the published version, timings and the metrics. */
+typedef struct recd_fit_result {
+    int64_t version;
+    char dir[1024];
+    double seconds, cand_seconds, rank_seconds, content_seconds;
+    double cand_examples_per_s, rank_examples_per_s;
+    struct json_t *metrics; /* the manifest's training.metrics (owned; json_decref) */
+} recd_fit_result_t;
+
+int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t *err);
+
+/* Evaluate bundle directories (each trained with a holdout on this dataset)
+ * with the split recorded in the first one's manifest. Prints the table to
+ * `out` (when not NULL) and returns a JSON object {"split": ..., "rows":
+ * [...]} with ItemPop and Random rows computed on the same split. */
+struct json_t *recd_train_eval(const char *const *bundles, size_t nbundles, const char *data_dir,
+                               FILE *out, recd_err_t *err);
 
 #endif

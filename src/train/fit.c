@@ -1,0 +1,530 @@
+/*
+ * recd_train_fit: dataset -> schema -> split -> candidate model -> content
+ * model -> ranker -> metrics -> bundle (atomic publish, DESIGN §3).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval_int.h"
+#include "recd/ann.h"
+#include "recd/model.h"
+#include "recd/train.h"
+#include "recd/trank.h"
+
+void recd_fit_defaults(recd_fit_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->models_dir = "models";
+    o->name = "default";
+    o->ranker = RECD_FIT_DEEPFM;
+    o->holdout = 1;
+    o->cold_frac = 0.05;
+    o->time_frac = 0.10;
+    o->seed = 1;
+    tf_cand_opts_t c;
+    tf_cand_defaults(&c);
+    o->dim = c.dim;
+    o->embed_dim = c.embed_dim;
+    memcpy(o->hidden, c.hidden, sizeof c.hidden[0] * c.nhidden);
+    o->nhidden = c.nhidden;
+    o->history_max_len = c.max_len;
+    o->negatives = c.negatives;
+    o->sampler = c.sampler;
+    o->cand_epochs = c.max_epochs;
+    o->cand_lr = c.lr;
+    o->cand_l2 = c.l2_emb;
+    o->cand_batch = c.batch;
+    o->rank_embed_dim = 16;
+    o->rank_hidden[0] = 256;
+    o->rank_hidden[1] = 128;
+    o->rank_hidden[2] = 64;
+    o->nrank_hidden = 3;
+    o->rank_epochs = 10;
+    o->rank_lr = 0; /* the ranker trainer's default */
+    o->rank_batch = 256;
+    o->watch_weight = -1;
+    o->content = 1;
+    o->content_epochs = 40;
+    o->nprobe = 32;
+    o->ef_search = 128;
+}
+
+/* ---- the in-memory scorer (same metrics code as eval on a bundle) ------------------ */
+
+typedef struct mem_ctx {
+    const tf_cand_t *cand;
+    const tf_schema_t *s;
+    const float *item_emb;
+    size_t N, D;
+    float *scratch, *u;
+    const recd_trank_t *rank;
+    const tf_cross_t *cr;
+    size_t ncr;
+} mem_ctx_t;
+
+static void mem_score(void *ctx, uint32_t u, const uint32_t *hist, size_t nh,
+                      const uint32_t *items, size_t n, float *out)
+{
+    mem_ctx_t *c = ctx;
+    tf_cand_user_vec(c->cand, c->s, u, hist, nh, c->scratch, c->u);
+    if (!items) {
+        recd_nn_matvec(c->item_emb, c->N, c->D, c->u, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = recd_nn_dot(c->D, c->u, c->item_emb + (size_t)items[i] * c->D);
+}
+
+static int mem_rank_prob(void *ctx, const tf_rex_t *ex, size_t n, float *p, recd_err_t *err)
+{
+    mem_ctx_t *c = ctx;
+    tf_rdata_t d;
+    int rc = tf_rdata_build(c->s, c->cr, c->ncr, ex, n, &d, err);
+    if (rc != 0)
+        return rc;
+    recd_trank_data_t td = {d.n, d.nfields, d.ncrosses, d.off, d.ids, NULL, NULL};
+    rc = recd_trank_predict(c->rank, &td, p);
+    if (rc != 0)
+        recd_err_set(err, rc, "ranker: cannot score the evaluation examples");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        recd_nn_sigmoid(&p[i], 1, &p[i]);
+    tf_rdata_free(&d);
+    return rc;
+}
+
+/* ---- bundle pieces ------------------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf_t;
+
+static void sb_put(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sb_str(sbuf_t *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* items.tsv: id, title, genres, year, tags, title_words, popularity (the
+ * training interactions, for the popularity fallback). */
+static int items_tsv(const recd_dataset_t *ds, const tf_schema_t *s, const uint32_t *count,
+                     sbuf_t *b)
+{
+    static const char *const COLS[] = {"title", "genres", "year", "tags"};
+    const recd_table_t *I = &ds->items;
+    int col[4];
+    sb_str(b, "id");
+    for (int k = 0; k < 4; k++) {
+        col[k] = recd_table_col(I, COLS[k]);
+        if (col[k] > 0) {
+            sb_str(b, "\t");
+            sb_str(b, COLS[k]);
+        }
+    }
+    if (s->title_words)
+        sb_str(b, "\ttitle_words");
+    sb_str(b, "\tpopularity\n");
+    char num[32];
+    for (size_t i = 0; i < I->nrows; i++) {
+        sb_str(b, I->cells[i * I->ncols]);
+        for (int k = 0; k < 4; k++)
+            if (col[k] > 0) {
+                sb_str(b, "\t");
+                sb_str(b, I->cells[i * I->ncols + (size_t)col[k]]);
+            }
+        if (s->title_words) {
+            sb_str(b, "\t");
+            sb_str(b, s->title_words[i]);
+        }
+        snprintf(num, sizeof num, "\t%u\n", count[i]);
+        sb_str(b, num);
+    }
+    return b->oom ? RECD_ENOMEM : 0;
+}
+
+static int64_t next_version(const char *models_dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models_dir, name);
+    DIR *d = opendir(path);
+    int64_t mx = 0;
+    if (!d)
+        return 1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(e->d_name, &end, 10);
+        if (errno == 0 && *end == '\0' && e->d_name[0] >= '1' && e->d_name[0] <= '9' && v > mx)
+            mx = v;
+    }
+    closedir(d);
+    return mx + 1;
+}
+
+static void created_time(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde)
+        now = (time_t)strtoll(sde, NULL, 10);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *ann_json(const recd_ann_spec_t *sp, const char *factory, size_t D, uint64_t seed)
+{
+    json_t *a = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "library", "faiss", "metric",
+                          "inner_product", "vectors", "cand.item_emb", "dim", (json_int_t)D,
+                          "factory", factory, "file", "index.faiss");
+    if (!a)
+        return NULL;
+    if (sp->kind == RECD_ANN_IVF) {
+        json_object_set_new(a, "nlist", json_integer(sp->nlist));
+        json_object_set_new(a, "nprobe", json_integer(sp->nprobe));
+        json_object_set_new(a, "kmeans_seed", json_integer((json_int_t)seed));
+    } else if (sp->kind == RECD_ANN_HNSW) {
+        json_object_set_new(a, "M", json_integer(sp->M));
+        json_object_set_new(a, "efSearch", json_integer(sp->ef_search));
+    }
+    return a;
+}
+
+/* ---- fit ----------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    return (double)recd_time_mono_us() / 1e6;
+}
+
+int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!o->data_dir || !o->models_dir || !o->name)
+        return recd_err_set(err, RECD_EINVAL, "fit: data_dir, models_dir and name are required");
+    if (o->cold_frac < 0 || o->cold_frac > 0.5 || o->time_frac < 0 || o->time_frac > 0.5)
+        return recd_err_set(err, RECD_EINVAL, "fit: cold_frac and time_frac must be in 0..0.5");
+    double t_all = now_s();
+    int rc = 0;
+    recd_dataset_t *ds = NULL;
+    tf_schema_t s = {0};
+    tf_split_t sp = {0};
+    tf_cand_t *cand = NULL;
+    tf_content_t *content = NULL;
+    recd_trank_t *rank = NULL;
+    tf_rex_t *ex = NULL, *trx = NULL;
+    tf_rdata_t dtr = {0}, dva = {0};
+    float *item_emb = NULL;
+    recd_bundle_writer_t *w = NULL;
+    json_t *metrics = NULL, *man = NULL;
+    sbuf_t items = {0};
+    recd_ann_t *ann = NULL;
+
+    if ((rc = recd_dataset_load(o->data_dir, &ds, err)) != 0)
+        goto out;
+    if (ds->items.nrows < 2 || ds->nevents == 0) {
+        rc = recd_err_set(err, RECD_EINVAL, "%s: a dataset needs at least 2 items and 1 event",
+                          o->data_dir);
+        goto out;
+    }
+    if ((rc = tf_schema_build(&s, ds, err)) != 0)
+        goto out;
+    tf_split_opts_t so = {o->holdout, o->cold_frac, o->time_frac, o->seed};
+    if ((rc = tf_split_build(&sp, ds, &so, err)) != 0)
+        goto out;
+    if (sp.ninter == 0) {
+        rc = recd_err_set(err, RECD_EINVAL,
+                          "%s: no interactions (ratings, clicks, watches or purchases)",
+                          o->data_dir);
+        goto out;
+    }
+    if (o->verbose)
+        fprintf(stderr,
+                "recd-train fit: %zu users, %zu items, %zu events, %zu interactions%s\n",
+                ds->users.nrows, ds->items.nrows, ds->nevents, sp.ninter,
+                o->holdout ? " (holdout: leave-one-out, cold items, last part by time)" : "");
+
+    /* 1. candidate model */
+    tf_cand_opts_t co;
+    tf_cand_defaults(&co);
+    co.dim = o->dim;
+    co.embed_dim = o->embed_dim;
+    memcpy(co.hidden, o->hidden, sizeof o->hidden[0] * o->nhidden);
+    co.nhidden = o->nhidden;
+    co.max_len = o->history_max_len;
+    co.negatives = o->negatives < ds->items.nrows ? o->negatives : ds->items.nrows;
+    co.sampler = o->sampler;
+    co.max_epochs = o->cand_epochs;
+    co.lr = o->cand_lr;
+    co.l2_emb = o->cand_l2;
+    co.batch = o->cand_batch;
+    co.seed = o->seed;
+    co.verbose = o->verbose;
+    double t0 = now_s();
+    if (!(cand = tf_cand_fit(&co, &s, ds, &sp, err))) {
+        rc = err->code ? err->code : RECD_ERR;
+        goto out;
+    }
+    res->cand_seconds = now_s() - t0;
+    res->cand_examples_per_s = cand->examples_per_s;
+    size_t N = ds->items.nrows, D = cand->D;
+    item_emb = malloc(N * D * sizeof *item_emb);
+    if (!item_emb) {
+        rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(item_emb, cand->item->w, N * D * sizeof *item_emb);
+
+    /* 2. content model: items nobody interacted with in training get its vector */
+    size_t ncold_filled = 0;
+    if (o->content) {
+        tf_content_opts_t to;
+        tf_content_defaults(&to);
+        to.max_epochs = o->content_epochs;
+        to.seed = o->seed;
+        to.verbose = o->verbose;
+        t0 = now_s();
+        content = tf_content_fit(&to, &s, N, item_emb, D, sp.train_count, err);
+        if (!content) {
+            rc = err->code ? err->code : RECD_ERR;
+            goto out;
+        }
+        res->content_seconds = now_s() - t0;
+        for (size_t i = 0; i < N; i++)
+            if (sp.train_count[i] == 0) {
+                tf_content_embed(content, &s, (uint32_t)i, item_emb + i * D);
+                ncold_filled++;
+            }
+    }
+
+    /* 3. ranker */
+    int ww = o->watch_weight < 0 ? tf_has_watch(ds) : o->watch_weight;
+    size_t nex = 0;
+    if ((rc = tf_rex_build(ds, ww, 4, o->seed, &ex, &nex, err)) != 0)
+        goto out;
+    trx = malloc((nex ? nex : 1) * sizeof *trx);
+    if (!trx) {
+        rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t ntr = 0;
+    for (size_t i = 0; i < nex; i++)
+        if (tf_rex_trains(&sp, &ex[i]))
+            trx[ntr++] = ex[i];
+    if (ntr < 10) {
+        rc = recd_err_set(err, RECD_EINVAL, "too few ranker training examples (%zu)", ntr);
+        goto out;
+    }
+    /* examples are in time order: the last 10% validate (early stopping) */
+    size_t nva = ntr / 10, nfit = ntr - nva;
+    tf_cross_t cr[TF_MAX_FIELDS];
+    size_t ncr = o->ranker == RECD_FIT_WIDE_DEEP ? tf_crosses(&s, cr, TF_MAX_FIELDS) : 0;
+    if ((rc = tf_rdata_build(&s, cr, ncr, trx, nfit, &dtr, err)) != 0 ||
+        (rc = tf_rdata_build(&s, cr, ncr, trx + nfit, nva, &dva, err)) != 0)
+        goto out;
+    {
+        const char *fnames[TF_MAX_FIELDS], *cnames[TF_MAX_FIELDS];
+        uint64_t fb[TF_MAX_FIELDS], cb[TF_MAX_FIELDS];
+        size_t cf[TF_MAX_FIELDS][2];
+        for (size_t j = 0; j < dtr.nfields; j++) {
+            fnames[j] = s.f[dtr.field_of[j]].name;
+            fb[j] = s.f[dtr.field_of[j]].buckets;
+        }
+        for (size_t c = 0; c < ncr; c++) {
+            cnames[c] = cr[c].name;
+            cb[c] = cr[c].buckets;
+            for (int k = 0; k < 2; k++) {
+                int f = k ? cr[c].f2 : cr[c].f1;
+                for (size_t j = 0; j < dtr.nfields; j++)
+                    if (dtr.field_of[j] == f)
+                        cf[c][k] = j;
+            }
+        }
+        recd_trank_schema_t rs = {dtr.nfields, fnames, fb, ncr, cnames, cb,
+                                  (const size_t(*)[2])cf};
+        recd_trank_kind_t kind = o->ranker == RECD_FIT_WIDE_DEEP ? RECD_TRANK_WIDE_DEEP
+                                 : o->ranker == RECD_FIT_LR      ? RECD_TRANK_LR
+                                                                 : RECD_TRANK_DEEPFM;
+        recd_trank_opts_t ro;
+        recd_trank_defaults(&ro, kind);
+        ro.embed_dim = o->rank_embed_dim;
+        memcpy(ro.hidden, o->rank_hidden, sizeof o->rank_hidden[0] * o->nrank_hidden);
+        ro.nhidden = o->nrank_hidden;
+        ro.max_epochs = o->rank_epochs;
+        if (o->rank_lr > 0)
+            ro.lr = o->rank_lr;
+        ro.batch = o->rank_batch;
+        ro.seed = o->seed;
+        ro.verbose = o->verbose;
+        recd_trank_data_t a = {dtr.n, dtr.nfields, dtr.ncrosses, dtr.off, dtr.ids, dtr.label,
+                               dtr.weight};
+        recd_trank_data_t v = {dva.n, dva.nfields, dva.ncrosses, dva.off, dva.ids, dva.label,
+                               dva.weight};
+        t0 = now_s();
+        if (!(rank = recd_trank_fit(&ro, &rs, &a, nva ? &v : NULL, err))) {
+            rc = err->code ? err->code : RECD_ERR;
+            goto out;
+        }
+        res->rank_seconds = now_s() - t0;
+        recd_trank_summary_t rsum;
+        recd_trank_summary(rank, &rsum);
+        res->rank_examples_per_s = rsum.examples_per_s;
+    }
+
+    /* 4. metrics on the split (in memory; eval on the bundle reproduces them) */
+    if (o->holdout) {
+        mem_ctx_t mc = {cand, &s, item_emb, N, D, NULL, NULL, rank, cr, ncr};
+        mc.scratch = malloc(tf_cand_scratch(cand) * sizeof(float));
+        mc.u = malloc(D * sizeof(float));
+        tf_metrics_t m;
+        tf_scorer_t sc = {&mc, mem_score, mem_rank_prob};
+        rc = !mc.scratch || !mc.u ? recd_err_set(err, RECD_ENOMEM, "out of memory")
+                                  : tf_evaluate(ds, &sp, ex, nex, &sc, co.max_len, &m, err);
+        free(mc.scratch);
+        free(mc.u);
+        if (rc != 0)
+            goto out;
+        metrics = tf_metrics_json(&m);
+        if (o->verbose) {
+            fprintf(stderr, "\n");
+            tf_table_header(stderr);
+            tf_table_row(stderr, "this model (in memory)", &m);
+        }
+    } else {
+        metrics = json_object();
+    }
+
+    /* 5. the bundle */
+    int64_t version = o->version > 0 ? o->version : next_version(o->models_dir, o->name);
+    if (!(w = recd_bundle_writer_new(o->models_dir, o->name, version, err))) {
+        rc = err->code ? err->code : RECD_ERR;
+        goto out;
+    }
+    if ((rc = items_tsv(ds, &s, sp.train_count, &items)) != 0) {
+        recd_err_set(err, rc, "out of memory (items.tsv)");
+        goto out;
+    }
+    if ((rc = recd_bundle_writer_items(w, items.p, items.len, err)) != 0)
+        goto out;
+    json_t *jc = tf_cand_write(cand, &s, item_emb, w, err);
+    json_t *jr = jc ? recd_trank_write(rank, w, ww ? "exp" : "sigmoid", err) : NULL;
+    json_t *jt = jr && content ? tf_content_write(content, &s, w, err) : NULL;
+    if (!jc || !jr || (content && !jt)) {
+        json_decref(jc);
+        json_decref(jr);
+        rc = err->code ? err->code : RECD_ERR;
+        goto out;
+    }
+    /* ANN index over the final item vectors */
+    char fbuf[32];
+    const char *factory = o->index ? o->index : recd_train_synth_default_index(N, fbuf, sizeof fbuf);
+    recd_ann_spec_t as;
+    json_t *ja = NULL;
+    if ((rc = recd_ann_spec_parse(factory, &as, err)) == 0) {
+        as.nprobe = o->nprobe;
+        as.ef_search = o->ef_search;
+        as.kmeans_seed = o->seed;
+        if (!(ann = recd_ann_build(&as, item_emb, N, D, err)))
+            rc = err->code ? err->code : RECD_ERR;
+        else
+            rc = recd_ann_save(ann, recd_bundle_writer_path(w, "index.faiss"), err);
+        if (rc == 0 && !(ja = ann_json(&as, factory, D, o->seed)))
+            rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+    }
+    if (rc != 0) {
+        json_decref(jc);
+        json_decref(jr);
+        json_decref(jt);
+        goto out;
+    }
+    char created[32], src[1200];
+    created_time(created, sizeof created);
+    snprintf(src, sizeof src, "recd-train fit on %s (%s)", o->data_dir,
+             ds->source ? ds->source : "dataset");
+    static const char *const RANKERS[] = {"", "deepfm", "wide_deep", "lr"};
+    json_t *jtrain = json_pack(
+        "{s:s, s:I, s:s, s:b, s:{s:b, s:f, s:f, s:I}, s:{s:I, s:I, s:I, s:I}, s:O, "
+        "s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
+        "source", src, "seed", (json_int_t)o->seed, "ranker", RANKERS[o->ranker],
+        "watch_weighted", ww, "split", "holdout", o->holdout, "cold_frac", o->cold_frac,
+        "time_frac", o->time_frac, "seed", (json_int_t)o->seed, "dataset", "users",
+        (json_int_t)ds->users.nrows, "items", (json_int_t)N, "events", (json_int_t)ds->nevents,
+        "interactions", (json_int_t)sp.ninter, "metrics", metrics, "timing", "candidate_s",
+        res->cand_seconds, "ranker_s", res->rank_seconds, "content_s", res->content_seconds,
+        "candidate_examples_per_s", res->cand_examples_per_s, "ranker_examples_per_s",
+        res->rank_examples_per_s, "total_s", now_s() - t_all);
+    man = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:o, s:o}", "format",
+                    RECD_BUNDLE_FORMAT, "name", o->name, "version", (json_int_t)version,
+                    "created", created, "training", jtrain, "n_items", (json_int_t)N, "features",
+                    tf_schema_json(&s), "candidate", jc, "ranker", jr, "ann", ja);
+    if (man && jt)
+        json_object_set_new(man, "content", jt);
+    else
+        json_decref(jt);
+    if (!man) {
+        rc = recd_err_set(err, RECD_ENOMEM, "out of memory (manifest)");
+        goto out;
+    }
+    rc = recd_bundle_writer_commit(w, man, err);
+    w = NULL;
+    if (rc != 0)
+        goto out;
+    res->version = version;
+    snprintf(res->dir, sizeof res->dir, "%s/%s/%lld", o->models_dir, o->name, (long long)version);
+    res->seconds = now_s() - t_all;
+    res->metrics = json_incref(metrics);
+    if (o->verbose)
+        fprintf(stderr,
+                "\n  %-10s %8s %10s %12s\n  %-10s %8.1f %10d %12.0f\n  %-10s %8.1f %10s %12.0f\n"
+                "  %-10s %8.1f %10s %12s\n  cold-start vectors from the content model: %zu "
+                "items\n",
+                "stage", "seconds", "epochs", "examples/s", "candidate", res->cand_seconds,
+                cand->epochs, res->cand_examples_per_s, "ranker", res->rank_seconds, "-",
+                res->rank_examples_per_s, "content", res->content_seconds, "-", "-",
+                ncold_filled);
+out:
+    if (w)
+        recd_bundle_writer_abort(w);
+    recd_ann_free(ann);
+    json_decref(man);
+    json_decref(metrics);
+    free(items.p);
+    tf_rdata_free(&dtr);
+    tf_rdata_free(&dva);
+    free(ex);
+    free(trx);
+    free(item_emb);
+    recd_trank_free(rank);
+    tf_content_free(content);
+    tf_cand_free(cand);
+    tf_split_free(&sp);
+    tf_schema_free(&s);
+    recd_dataset_free(ds);
+    return rc;
+}

@@ -497,14 +497,19 @@ static double sx_ref(const float *l, size_t n, size_t c, const uint32_t *t)
     return loss;
 }
 
-static void test_softmax_xent(void **state)
+static void softmax_case(size_t c, const uint32_t *t)
 {
-    static const uint32_t t[] = {0, 6, 3, 3};
-    sx_ctx_t k = {.n = 4, .c = 7, .target = t, .scale = 0.37f};
+    sx_ctx_t k = {.n = 4, .c = c, .target = t, .scale = 0.37f};
     size_t nc = k.n * k.c;
     k.logits = rand_vec(nc);
     for (size_t i = 0; i < nc; i++)
         k.logits[i] *= 3.0f;
+    if (c > 12) { /* each row's maximum in a different place: lanes and tail */
+        k.logits[0 * c + 0] = 5.0f;
+        k.logits[1 * c + 5] = 5.0f;
+        k.logits[2 * c + 10] = 5.0f;
+        k.logits[3 * c + c - 1] = 5.0f;
+    }
     k.scratch = alloc_f(nc);
     float *grad = copy_vec(k.logits, nc);
     double loss = recd_nn_softmax_xent(grad, k.n, k.c, t, k.scale);
@@ -517,6 +522,16 @@ static void test_softmax_xent(void **state)
             s += grad[i * k.c + j];
         near("softmax row sum", s, 0.0, 1e-6);
     }
+    free(k.logits);
+    free(k.scratch);
+    free(grad);
+}
+
+static void test_softmax_xent(void **state)
+{
+    static const uint32_t t[] = {0, 6, 3, 3}, t2[] = {0, 6, 18, 10};
+    softmax_case(7, t);   /* shorter than one block */
+    softmax_case(19, t2); /* two blocks of 8 and a tail */
 
     /* large logits: stable, same loss as the double reference */
     float big[] = {1000.0f, 999.0f, -1000.0f, 50.0f, 88.0f, 89.0f};
@@ -541,9 +556,9 @@ static void test_softmax_xent(void **state)
     uint32_t bt2[1] = {3};
     assert_true(isnan(recd_nn_softmax_xent(bad, 1, 3, bt2, 1.0f)));
     assert_true(isnan(recd_nn_softmax_xent(bad, 1, 0, bt2, 1.0f)));
-    free(k.logits);
-    free(k.scratch);
-    free(grad);
+    /* a NaN logit makes the loss NaN (training divergence is visible) */
+    float nanrow[10] = {0, 1, 2, NAN, 4, 5, 6, 7, 8, 9};
+    assert_true(isnan(recd_nn_softmax_xent(nanrow, 1, 10, zt, 1.0f)));
 }
 
 /* ---- optimisers ------------------------------------------------------------------- */
@@ -794,8 +809,10 @@ static void test_l2(void **state)
     assert_true(inh && off && own);
     off->l2 = 0.0f;
     own->l2 = 0.5f;
-    for (size_t i = 0; i < 11; i++)
-        inh->w[i] = off->w[i] = own->w[i] = frand();
+    for (size_t i = 0; i < 11; i++) {
+        float x = frand(); /* |w| > lr: one step does not cross 0 */
+        inh->w[i] = off->w[i] = own->w[i] = fabsf(x) < 0.05f ? 0.5f : x;
+    }
     float *w0 = copy_vec(inh->w, 11);
     recd_param_t *ps[] = {inh, off, own};
     assert_int_equal(recd_opt_step(&o, ps, 3), 0);

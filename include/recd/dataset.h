@@ -10,7 +10,8 @@
  * docs/DATASET.md):
  *
  *   meta.json    {"format": "recd-dataset/1", "source": "...", "kind":
- *                 "explicit"|"implicit", "created": ISO-8601, "counts": {...},
+ *                 "explicit"|"implicit", "created": ISO-8601, "counts":
+ *                 {"users": U, "items": I, "events": E, "by_type": {...}},
  *                 "truth": bool}
  *   items.tsv    header "id\t<col>..." (recd writes id, title, genres, year,
  *                 tags); multi-valued cells joined by '|'; empty = missing
@@ -18,11 +19,22 @@
  *   events.tsv   header "user\titem\tts\ttype\tvalue[\t<context col>...]";
  *                 ts = unix seconds; type = rating|click|watch|purchase|
  *                 impression; value = the rating, the watch seconds, or 0
- *   truth/       synthetic data only: user_factors.tsv, item_factors.tsv
- *                 ("id\tf0\tf1..."), the generator's true latent factors
+ *   truth/       synthetic data only: user_factors.tsv ("id\tf0\tf1..."),
+ *                 item_factors.tsv ("id\tf0\tf1...\tbias"), the generator's
+ *                 true latent factors and item popularity bias
  *
- * Cells never contain tab, newline, CR or NUL. Saving publishes atomically
- * (write <dir>.tmp-<pid>/, fsync every file, rename, fsync the parent).
+ * Every line ends with '\n' (a missing one after the last line is accepted
+ * on load). Cells never contain tab, newline, CR or NUL; ids are non-empty
+ * and unique within their table; every event names a user of users.tsv and
+ * an item of items.tsv. Numbers are written in a fixed format: integers in
+ * decimal, floats with "%.6g" unless that does not read back as the same
+ * float, then "%.9g" (so files are byte-identical for identical data).
+ * Saving publishes atomically (write <dir>.tmp-<pid>/, fsync every file and
+ * directory, rename, fsync the parent). meta.json's "created" honours
+ * SOURCE_DATE_EPOCH.
+ *
+ * Thread safety: a dataset is a plain value; concurrent readers are fine,
+ * any writer (the building functions below) needs exclusive access.
  */
 #ifndef RECD_DATASET_H
 #define RECD_DATASET_H
@@ -42,10 +54,11 @@ typedef enum {
     RECD_EV_PURCHASE = 3,
     RECD_EV_IMPRESSION = 4,
 } recd_ev_type_t;
+#define RECD_EV_NTYPES 5
 
 /* "rating" ... "impression"; NULL for an unknown value. */
 const char *recd_ev_type_name(recd_ev_type_t t);
-/* Parse a type name (exact, lowercase); -1 when unknown. */
+/* Parse a type name (exact, lowercase, len bytes of s); -1 when unknown. */
 int recd_ev_type_parse(const char *s, size_t len);
 
 /* A table of text cells: row r, column c is cells[r * ncols + c]; column 0
@@ -69,52 +82,119 @@ typedef struct recd_dataset {
     int implicit; /* 0: explicit ratings; 1: implicit events */
     recd_table_t items;
     recd_table_t users;
-    /* events sorted by (ts, user, item, type, value): a canonical order, so
-     * every split derived from it is the same on every run */
+    /* events sorted by (ts, user, item, type, value, then the context
+     * cells): a canonical order, so every split derived from it is the same
+     * on every run */
     recd_event_t *events;
     size_t nevents;
-    /* context columns of events.tsv (after value): ctx[e * nctx + c] */
+    /* context columns of events.tsv (after value): ctx[e * nctx + c];
+     * equal values share one string */
     size_t nctx;
     char **ctx_names; /* [nctx] */
     char **ctx;       /* [nevents * nctx], NULL when nctx == 0 */
-    /* synthetic truth, or NULL: factors [rows, nfactors] */
+    /* synthetic truth, or all NULL / 0: factors [rows, nfactors] in the
+     * row order of users / items; item_bias [items.nrows]. The generator's
+     * choice logit of user u for item i (at t = 0) is
+     * dot(user_factors[u], item_factors[i]) + item_bias[i]. */
     size_t nfactors;
     float *user_factors;
     float *item_factors;
-    void *priv; /* storage */
+    float *item_bias;
+    void *priv; /* storage: string pool, id hash tables */
 } recd_dataset_t;
 
 /* Column index of `name` in t, or -1. */
 int recd_table_col(const recd_table_t *t, const char *name);
-/* Row index of an id, or -1 (hash lookup built at load/creation). */
+/* Row index of an id, or -1 (hash lookup kept up to date while building).
+ * Thread-safe for concurrent readers. */
 int64_t recd_dataset_item_row(const recd_dataset_t *ds, const char *id);
 int64_t recd_dataset_user_row(const recd_dataset_t *ds, const char *id);
 
-/* Read a dataset directory; every error names the file and line. */
+/* Read a dataset directory into a new dataset (*out, free with
+ * recd_dataset_free). Validates everything; every error names the file and
+ * the line ("events.tsv:12: unknown item 'x'"). Events are sorted
+ * canonically. Returns 0 or a negative RECD_E* code (RECD_EIO for an
+ * unreadable file, RECD_EINVAL for bad content). */
 int recd_dataset_load(const char *dir, recd_dataset_t **out, recd_err_t *err);
-/* Write it (atomic publish as above); refuses an existing dir unless
- * overwrite, in which case the old one is replaced by rename. */
+/* Write ds to dir (atomic publish as above); events are written in their
+ * current order (canonical when built through recd_dataset_sort_events).
+ * Refuses an existing dir unless overwrite; then the old directory is
+ * replaced by an atomic rename exchange and removed, but only when it is
+ * empty or holds a meta.json (so a mistaken path is not wiped). Borrows
+ * ds. */
 int recd_dataset_save(const recd_dataset_t *ds, const char *dir, int overwrite, recd_err_t *err);
+/* Free everything; NULL is a no-op. */
 void recd_dataset_free(recd_dataset_t *ds);
+
+/* ---- building a dataset in memory ---------------------------------------------
+ * recd_dataset_new, then rows and events, then recd_dataset_sort_events.
+ * Strings passed in are copied (borrowed for the call only). The tables'
+ * `cells` arrays and `events` may move while rows/events are added, so do
+ * not keep pointers into them across calls; the cell strings themselves
+ * never move. */
+
+/* An empty dataset. item_cols / user_cols are the full column lists and
+ * must start with "id"; ctx_names may be NULL when nctx is 0. Names must be
+ * non-empty, distinct, and free of tab/CR/LF. */
+recd_dataset_t *recd_dataset_new(const char *source, int implicit, const char *const *item_cols,
+                                 size_t n_item_cols, const char *const *user_cols,
+                                 size_t n_user_cols, const char *const *ctx_names, size_t nctx,
+                                 recd_err_t *err);
+/* Append a row (cells[ncols], cells[0] = id; a NULL cell means ""); returns
+ * its row index, or a negative RECD_E* code (RECD_EINVAL for a duplicate or
+ * empty id or a cell with tab/CR/LF). */
+int64_t recd_dataset_add_item(recd_dataset_t *ds, const char *const *cells, recd_err_t *err);
+int64_t recd_dataset_add_user(recd_dataset_t *ds, const char *const *cells, recd_err_t *err);
+/* Replace one non-id cell (col >= 1) of &ds->items or &ds->users. */
+int recd_dataset_set_cell(recd_dataset_t *ds, recd_table_t *t, size_t row, size_t col,
+                          const char *value, recd_err_t *err);
+/* Room for n more events without reallocation (optional). */
+int recd_dataset_reserve_events(recd_dataset_t *ds, size_t n, recd_err_t *err);
+/* Append an event; ctx[nctx] (NULL entries mean ""; ctx may be NULL when
+ * nctx is 0). RECD_EINVAL for a row out of range, an unknown type, a
+ * non-finite value or a context cell with tab/CR/LF. */
+int recd_dataset_add_event(recd_dataset_t *ds, uint32_t user, uint32_t item, int64_t ts,
+                           recd_ev_type_t type, float value, const char *const *ctx,
+                           recd_err_t *err);
+/* Attach truth: takes ownership of the three malloc'd arrays (item_bias may
+ * be NULL), sized for the tables' current row counts; frees any previous. */
+void recd_dataset_set_truth(recd_dataset_t *ds, size_t nfactors, float *user_factors,
+                            float *item_factors, float *item_bias);
+/* Sort the events into the canonical order (see recd_dataset_t). */
+int recd_dataset_sort_events(recd_dataset_t *ds, recd_err_t *err);
 
 /* ---- import (MovieLens) -------------------------------------------------------
  * Layouts: ml-100k (u.data, u.item, u.user), ml-1m (ratings.dat, movies.dat,
  * users.dat with "::"), ml-latest / ml-latest-small (ratings.csv, movies.csv,
  * tags.csv with RFC 4180 quoting). RECD_ML_AUTO detects by the files present.
- * Items keep the dataset's movie ids, users its user ids (text). Item columns:
- * title (year stripped), genres ('|'), year (from the title or the release
- * date; empty when unknown), tags (ml-latest: distinct lowercased tags);
- * user columns where the layout has them: age, gender, occupation (ml-1m
- * and ml-100k; occupation as text). Every rating becomes a "rating" event.
- * Malformed lines are reported to `report` as "file:line: reason" and
- * skipped; with strict the first one fails the import. Items rated but
- * missing from the item file are added with empty columns (and reported). */
+ * The ratings and the item file are required; the user file and tags.csv
+ * are optional. Items keep the dataset's movie ids, users its user ids
+ * (text). Item columns: title (year stripped), genres ('|'; "Children's" is
+ * spelled "Children" and "unknown" / "(no genres listed)" are dropped, as
+ * in ml-latest), year (from the title or the release date; empty when
+ * unknown), tags (ml-latest: distinct lowercased tags in order of first
+ * appearance); user columns where the layout has them: age, gender,
+ * occupation (ml-1m and ml-100k; occupation as text). Text that is not
+ * valid UTF-8 is read as ISO-8859-1 and converted. Users are those of the
+ * user file plus those appearing in ratings. Every rating becomes a
+ * "rating" event. Malformed lines are reported to `report` (may be NULL)
+ * as "path:line: reason" and skipped; with strict the first one fails the
+ * import (RECD_EINVAL, the same text in err). Items rated but missing from
+ * the item file are added with empty columns (and reported, not counted as
+ * skipped). Returns 0 and *out, or a negative RECD_E* code (RECD_ENOENT
+ * when no layout is found, RECD_EIO on read errors). st may be NULL. */
 typedef enum { RECD_ML_AUTO = 0, RECD_ML_100K, RECD_ML_1M, RECD_ML_LATEST } recd_ml_layout_t;
 
 typedef struct recd_import_stats {
-    size_t lines, skipped; /* rating lines read, malformed lines skipped (all files) */
-    recd_ml_layout_t layout;
+    size_t lines, skipped;   /* rating lines read, malformed lines skipped (all files) */
+    size_t added_items;      /* items rated but missing from the item file */
+    recd_ml_layout_t layout; /* the layout used (detected when AUTO) */
 } recd_import_stats_t;
+
+/* "auto", "ml-100k", "ml-1m", "ml-latest"; NULL for an unknown value. */
+const char *recd_ml_layout_name(recd_ml_layout_t l);
+/* Parse one of the names above (also "ml-latest-small"); -1 when unknown. */
+int recd_ml_layout_parse(const char *s);
 
 int recd_dataset_import_movielens(const char *src_dir, recd_ml_layout_t layout, int strict,
                                   FILE *report, recd_dataset_t **out, recd_import_stats_t *st,
@@ -123,25 +203,33 @@ int recd_dataset_import_movielens(const char *src_dir, recd_ml_layout_t layout, 
 /* ---- synthetic world ----------------------------------------------------------
  * A latent-factor world: users with tastes (mixtures of topics) and
  * demographics (age, gender, occupation correlated with taste), items with
- * factors, genres and years derived from them, Zipf popularity, timestamps
- * spread over `days` with slow taste drift, and feedback: explicit ratings
- * (1..5 in halves) or implicit impressions with clicks, watches (watch
- * seconds growing with affinity) and purchases. Deterministic by seed (own
- * PRNG, fixed arithmetic order): one seed gives byte-identical files on
- * every machine. The true factors are kept (dataset truth). */
+ * factors, genres, years, titles and tags derived from them, Zipf
+ * popularity, timestamps spread over `days` from 2026-01-01T00:00:00Z with
+ * slow taste drift, and feedback: explicit ratings (0.5..5 in halves) or
+ * implicit sessions of impressions with clicks, watches (watch seconds
+ * growing with affinity) and purchases, with a "device" context column.
+ * Deterministic by seed (own PRNG, fixed arithmetic order): one seed gives
+ * byte-identical files on one machine (exp/log come from the C library).
+ * The true factors are kept (dataset truth). docs/DATASET.md describes the
+ * model. */
 typedef struct recd_world_opts {
-    size_t n_users;   /* default 5000 */
-    size_t n_items;   /* default 20000 */
-    size_t n_events;  /* target number of events, default 200000 (10k..10M) */
-    size_t n_factors; /* latent dimension, default 16 */
-    size_t n_topics;  /* default 24 */
+    size_t n_users;   /* 1..10M, default 5000 */
+    size_t n_items;   /* 1..10M, default 20000 */
+    size_t n_events;  /* target number of events, 1..100M, default 200000 */
+    size_t n_factors; /* latent dimension, 2..256, default 16 */
+    size_t n_topics;  /* 1..10000, default 24 */
     int implicit;     /* default 1 (impressions, clicks, watches, purchases) */
-    double zipf;      /* popularity exponent, default 1.0 */
-    int days;         /* time span, default 180 */
+    double zipf;      /* popularity exponent, 0..5, default 1.0 */
+    int days;         /* time span, 1..3650, default 180 */
     uint64_t seed;    /* default 1 */
 } recd_world_opts_t;
 
+/* Base time of the synthetic world: 2026-01-01T00:00:00Z. */
+#define RECD_WORLD_T0 1767225600
+
 void recd_world_defaults(recd_world_opts_t *o);
+/* Generate a world into a new dataset (*out). RECD_EINVAL names the bad
+ * option. Thread-safe (no shared state). */
 int recd_dataset_synth(const recd_world_opts_t *o, recd_dataset_t **out, recd_err_t *err);
 
 #endif

@@ -435,6 +435,15 @@ static void test_round_trip(void **state)
     other[strlen(other) - strlen("/precious.txt")] = '\0';
     assert_int_equal(recd_dataset_save(ds, other, 1, &err), 0);
     assert_true(path_exists("%s/meta.json", other));
+    /* a trailing slash names the same directory */
+    char slash[1200];
+    snprintf(slash, sizeof slash, "%s/slash/", root);
+    assert_int_equal(recd_dataset_save(ds, slash, 0, &err), 0);
+    assert_true(path_exists("%s/slash/events.tsv", root));
+    assert_int_equal(recd_dataset_save(ds, slash, 1, &err), 0);
+    assert_int_equal(recd_dataset_load(slash, &back, &err), 0);
+    recd_dataset_free(back);
+    assert_int_equal(recd_dataset_save(ds, "/", 1, &err), RECD_EINVAL);
     /* a missing directory */
     assert_int_equal(recd_dataset_load("/nonexistent/recd-dataset", &back, &err), RECD_ENOENT);
     assert_non_null(strstr(err.msg, "meta.json"));

@@ -362,12 +362,32 @@ out:
     return rc;
 }
 
-static uint32_t draw_item(const world_t *w, rng_t *r)
+/* n popularity draws into cand[]; their factor rows are prefetched so
+ * that the cache misses of a whole candidate set overlap (with 100k items
+ * the factors do not fit in cache, and waiting for each row in turn made
+ * generation memory-latency bound). */
+static void draw_candidates(const world_t *w, rng_t *r, uint32_t *cand, size_t n)
 {
-    uint64_t x = rng_next(r);
-    uint32_t i = (uint32_t)(((x >> 32) * (uint64_t)w->I) >> 32);
-    double f = (double)(x & 0xffffffffu) * 0x1.0p-32;
-    return f < w->alias_p[i] ? i : w->alias_a[i];
+    size_t row = w->K * sizeof(float);
+    uint32_t frac[M_SLATE > M_PICK ? M_SLATE : M_PICK];
+    /* the alias method in two passes, for the same reason */
+    for (size_t j = 0; j < n; j++) {
+        uint64_t x = rng_next(r);
+        cand[j] = (uint32_t)(((x >> 32) * (uint64_t)w->I) >> 32);
+        frac[j] = (uint32_t)x;
+        __builtin_prefetch(w->alias_p + cand[j]);
+        __builtin_prefetch(w->alias_a + cand[j]);
+    }
+    for (size_t j = 0; j < n; j++)
+        if (!((double)frac[j] * 0x1.0p-32 < w->alias_p[cand[j]]))
+            cand[j] = w->alias_a[cand[j]];
+    for (size_t j = 0; j < n; j++) {
+        const char *p = (const char *)(w->v + (size_t)cand[j] * w->K);
+        for (size_t off = 0; off < row; off += 64)
+            __builtin_prefetch(p + off);
+        __builtin_prefetch(p + row - 1);
+        __builtin_prefetch(w->b + cand[j]);
+    }
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -595,9 +615,10 @@ static void world_free(world_t *w)
 typedef struct scratch {
     int64_t *times; /* a user's interaction / session times */
     size_t times_cap;
-    uint32_t *set; /* items a user rated (open addressing, item + 1) */
-    size_t set_cap;
-    double *ut; /* [K] taste at t */
+    uint32_t *set;   /* items a user rated (open addressing, item + 1) */
+    size_t set_cap;  /* allocated slots */
+    size_t set_size; /* slots in use for this user (a power of two) */
+    double *ut;      /* [K] taste at t */
     uint32_t cand[M_SLATE > M_PICK ? M_SLATE : M_PICK];
     double logit[M_SLATE > M_PICK ? M_SLATE : M_PICK];
 } scratch_t;
@@ -610,7 +631,7 @@ static int cmp_i64(const void *a, const void *b)
 
 static int set_has(const scratch_t *s, uint32_t item)
 {
-    size_t mask = s->set_cap - 1;
+    size_t mask = s->set_size - 1;
     for (size_t p = (item * 0x9e3779b1u) & mask;; p = (p + 1) & mask) {
         if (s->set[p] == 0)
             return 0;
@@ -621,7 +642,7 @@ static int set_has(const scratch_t *s, uint32_t item)
 
 static void set_add(scratch_t *s, uint32_t item)
 {
-    size_t mask = s->set_cap - 1;
+    size_t mask = s->set_size - 1;
     size_t p = (item * 0x9e3779b1u) & mask;
     while (s->set[p] != 0 && s->set[p] != item + 1)
         p = (p + 1) & mask;
@@ -682,22 +703,24 @@ static int user_explicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
         if (!(s->set = malloc(need * sizeof *s->set)))
             return recd_err_set(err, RECD_ENOMEM, "out of memory");
     }
-    memset(s->set, 0, s->set_cap * sizeof *s->set);
+    s->set_size = need; /* only what this user needs is cleared */
+    memset(s->set, 0, need * sizeof *s->set);
     for (size_t k = 0; k < n; k++) {
         int64_t t = s->times[k];
         taste_at(w, u, (double)t / (double)span, s->ut);
-        /* M_PICK unrated candidates (a few tries for heavy raters) */
+        /* M_PICK draws, less the items already rated (again, a few times,
+         * when a heavy rater has seen all of them) */
         size_t m = 0;
-        for (size_t tries = 0; m < M_PICK && tries < 4 * M_PICK; tries++) {
-            uint32_t it = draw_item(w, &r);
-            if (set_has(s, it))
-                continue;
-            s->cand[m] = it;
-            s->logit[m] = dot(s->ut, w->v + (size_t)it * K, K) + w->b[it];
-            m++;
+        for (int batch = 0; batch < 4 && m == 0; batch++) {
+            draw_candidates(w, &r, s->cand, M_PICK);
+            for (size_t j = 0; j < M_PICK; j++)
+                if (!set_has(s, s->cand[j]))
+                    s->cand[m++] = s->cand[j];
         }
         if (!m)
             continue;
+        for (size_t j = 0; j < m; j++)
+            s->logit[j] = dot(s->ut, w->v + (size_t)s->cand[j] * K, K) + w->b[s->cand[j]];
         double mx = s->logit[0];
         for (size_t j = 1; j < m; j++)
             if (s->logit[j] > mx)
@@ -751,9 +774,9 @@ static int user_implicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
         const char *ctx[1] = {DEVICES[dev]};
         int slate = 5 + (int)rng_below(&r, 6);
         /* Gumbel-top-k over M_SLATE popularity-drawn candidates */
+        draw_candidates(w, &r, s->cand, M_SLATE);
         for (size_t j = 0; j < M_SLATE; j++) {
-            uint32_t it = draw_item(w, &r);
-            s->cand[j] = it;
+            uint32_t it = s->cand[j];
             s->logit[j] = dot(s->ut, w->v + (size_t)it * K, K) + w->b[it] + rng_gumbel(&r);
         }
         for (int pos = 0; pos < slate; pos++) {

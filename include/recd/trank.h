@@ -76,15 +76,21 @@ typedef struct recd_trank_opts {
     size_t hidden[RECD_TRANK_MAX_HIDDEN]; /* MLP sizes (default 256, 128, 64); unused by LR */
     size_t nhidden;                       /* 0..8 (0: the output layer sees the field vectors) */
     int optimizer;                        /* RECD_OPT_ADAM (default) or RECD_OPT_ADAGRAD */
-    float lr;       /* learning rate; 0 = the optimiser's default (see recd_trank_defaults) */
-    float l2_emb;   /* L2 on embedding / first-order / cross rows (lazy: touched rows) */
-    float l2_dense; /* L2 on MLP weights (not biases) */
-    float lr_decay; /* per-epoch multiplicative decay in (0, 1], default 1 (none) */
-    size_t batch;   /* default 256 */
-    int max_epochs; /* default 10 */
-    int patience;   /* early stopping: epochs without validation improvement (default 2) */
-    uint64_t seed;  /* init and shuffling (default 1) */
-    int verbose;    /* progress lines on stderr (epoch, loss, valid logloss/AUC, ex/s, ETA) */
+    /* learning rates; 0 (the default) picks by optimiser and kind: Adam
+     * 1e-3 for the MLP and bias and 1e-2 for the sparse tables (LR: 1e-2
+     * for all), Adagrad 0.05 for all; lr_sparse 0 with lr set: lr for LR
+     * and Adagrad, 1e-2 for Adam */
+    float lr;        /* MLP and global bias */
+    float lr_sparse; /* embedding / first-order / cross tables */
+    float l2_emb;    /* L2 on embedding / first-order / cross rows (touched rows), 1e-3 */
+    float l2_dense;  /* L2 on MLP weights (not biases); < 0 (default): Adam 3e-3, Adagrad 0 */
+    float dropout;   /* hidden units dropped while training, 0..0.9 (default 0) */
+    float lr_decay;  /* per-epoch multiplicative decay in (0, 1], default 1 (none) */
+    size_t batch;    /* default 256 */
+    int max_epochs;  /* default 10 */
+    int patience;    /* early stopping: epochs without validation improvement (default 2) */
+    uint64_t seed;   /* init and shuffling (default 1) */
+    int verbose;     /* progress lines on stderr (epoch, loss, valid logloss/AUC, ex/s, ETA) */
 } recd_trank_opts_t;
 
 /* Field and cross descriptions, for the hash sizes and the manifest.
@@ -159,10 +165,11 @@ void recd_trank_free(recd_trank_t *m);
  * "rank.lin.<f>", "rank.wide.<cross>", "rank.bias", "rank.mlp.<i>.w" /
  * ".b", "rank.out.w" / ".b"), writable; *count = floats. NULL if unknown. */
 float *recd_trank_debug_tensor(recd_trank_t *m, const char *name, size_t *count);
-/* Loss sum_i w_i * logloss_i over all of d (no L2) at the current weights;
- * when grad is not NULL, also its analytic gradient with respect to the
- * tensor `name` into grad[count] (by the training code's backward pass).
- * NaN on bad data or an unknown name. Not thread-safe for m. */
+/* Loss sum_i w_i * logloss_i over all of d as one batch (no L2) at the
+ * current weights; when grad is not NULL, also its analytic gradient with
+ * respect to the tensor `name` into grad[count] (by the training code's
+ * backward pass). With dropout, a training pass whose mask is the same on
+ * every call. NaN on bad data or an unknown name. Not thread-safe for m. */
 double recd_trank_debug_loss_grad(recd_trank_t *m, const recd_trank_data_t *d, const char *name,
                                   float *grad);
 

@@ -144,6 +144,7 @@ recd_dataset_t *recd_dataset_new(const char *source, int implicit, const char *c
  * its row index, or a negative RECD_E* code (RECD_EINVAL for a duplicate or
  * empty id or a cell with tab/CR/LF). */
 int64_t recd_dataset_add_item(recd_dataset_t *ds, const char *const *cells, recd_err_t *err);
+/* The same for a user row. */
 int64_t recd_dataset_add_user(recd_dataset_t *ds, const char *const *cells, recd_err_t *err);
 /* Replace one non-id cell (col >= 1) of &ds->items or &ds->users. */
 int recd_dataset_set_cell(recd_dataset_t *ds, recd_table_t *t, size_t row, size_t col,
@@ -196,6 +197,8 @@ const char *recd_ml_layout_name(recd_ml_layout_t l);
 /* Parse one of the names above (also "ml-latest-small"); -1 when unknown. */
 int recd_ml_layout_parse(const char *s);
 
+/* Import src_dir (see above) into a new dataset *out (free with
+ * recd_dataset_free); borrows report, which may be NULL. Thread-safe. */
 int recd_dataset_import_movielens(const char *src_dir, recd_ml_layout_t layout, int strict,
                                   FILE *report, recd_dataset_t **out, recd_import_stats_t *st,
                                   recd_err_t *err);
@@ -227,6 +230,7 @@ typedef struct recd_world_opts {
 /* Base time of the synthetic world: 2026-01-01T00:00:00Z. */
 #define RECD_WORLD_T0 1767225600
 
+/* Fill o with the defaults above. */
 void recd_world_defaults(recd_world_opts_t *o);
 /* Generate a world into a new dataset (*out). RECD_EINVAL names the bad
  * option. Thread-safe (no shared state). */

@@ -570,12 +570,13 @@ static int work_init(work_t *w, const recd_trank_t *m, size_t cap)
     for (size_t l = 0; l < m->nlayers; l++)
         floats += cap * m->layers[l].out;
     w->act = calloc(m->nlayers + 1, sizeof *w->act);
-    w->block = malloc(floats * sizeof(float) + cap * sizeof(size_t) + 64);
+    w->block = malloc(cap * sizeof(size_t) + floats * sizeof(float));
     if (!w->act || !w->block) {
         work_free(w);
         return RECD_ENOMEM;
     }
-    float *p = w->block;
+    w->ex = w->block; /* first: malloc's alignment suits size_t */
+    float *p = (float *)(void *)(w->ex + cap);
     w->x = p, p += cap * fk;
     w->dx = p, p += cap * fk;
     for (size_t l = 0; l < m->nlayers; l++)
@@ -587,7 +588,6 @@ static int work_init(work_t *w, const recd_trank_t *m, size_t cap)
     w->dz = p, p += cap;
     w->y = p, p += cap;
     w->w = p, p += cap;
-    w->ex = (size_t *)(void *)p;
     return 0;
 }
 

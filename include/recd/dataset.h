@@ -113,8 +113,9 @@ int64_t recd_dataset_user_row(const recd_dataset_t *ds, const char *id);
 /* Read a dataset directory into a new dataset (*out, free with
  * recd_dataset_free). Validates everything; every error names the file and
  * the line ("events.tsv:12: unknown item 'x'"). Events are sorted
- * canonically. Returns 0 or a negative RECD_E* code (RECD_EIO for an
- * unreadable file, RECD_EINVAL for bad content). */
+ * canonically. Returns 0 or a negative RECD_E* code (RECD_ENOENT for a
+ * missing file, RECD_EIO for an unreadable one, RECD_EINVAL for bad
+ * content). */
 int recd_dataset_load(const char *dir, recd_dataset_t **out, recd_err_t *err);
 /* Write ds to dir (atomic publish as above); events are written in their
  * current order (canonical when built through recd_dataset_sort_events).

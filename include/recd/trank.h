@@ -115,7 +115,10 @@ void recd_trank_defaults(recd_trank_opts_t *o, recd_trank_kind_t kind);
  * empty: max_epochs are run and the last epoch is kept). Deterministic for
  * a seed (bit-identical weights). Returns a new model, or NULL with err
  * set on bad options, schema or data (naming the example and slot) or OOM.
- * Thread-safe (no shared state); the data are borrowed for the call. */
+ * Thread-safe (no shared state); the data are borrowed for the call.
+ * Memory: per weight, the weight, its gradient and the optimiser state
+ * (Adam: 4 floats, Adagrad 3), plus one copy of the weights for the best
+ * epoch when validating. */
 recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema_t *s,
                              const recd_trank_data_t *train, const recd_trank_data_t *valid,
                              recd_err_t *err);

@@ -75,7 +75,7 @@ help:
 	@echo "make test       install missing packages, run unit, integration, systemd tests"
 	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
-	@echo "make models     build models/default/1 (synthetic catalog) if missing"
+	@echo "make models     train models/default/1 on the built-in synthetic world if missing"
 	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann"
 	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
 	@echo "make bench-rank candidates/s and GFLOP/s of DeepFM and Wide&Deep vs sgemm"
@@ -147,15 +147,24 @@ $(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-# ---- the default model: synthetic, built by the project's own generator ------
-MODEL_ITEMS ?= 20000
+# ---- the default model: trained on the built-in synthetic world -------------
+# `recd-train synth` generates a deterministic world (users with tastes,
+# Zipf popularity, impressions, clicks, watch times); `recd-train fit`
+# trains the candidate model, DeepFM and the content model on all of it
+# (--no-holdout: a production model) and publishes models/default/1.
+MODEL_USERS  ?= 5000
+MODEL_ITEMS  ?= 20000
+MODEL_EVENTS ?= 600000
+MODEL_FIT_ARGS ?= --epochs 8 --rank-epochs 3
 MODEL_INDEX ?=
 .PHONY: models
 models: models/default/1/manifest.json
 # order-only: a rebuilt recd-train must not try to rewrite an immutable bundle
 models/default/1/manifest.json: | $(BIN)/recd-train
-	$(Q)$(BIN)/recd-train synth-bundle --out models --name default --version 1 \
-	    --items $(MODEL_ITEMS) --seed 1 $(if $(MODEL_INDEX),--index $(MODEL_INDEX))
+	$(Q)$(BIN)/recd-train synth --out $(B)/data/synth-default --force --users $(MODEL_USERS) \
+	    --items $(MODEL_ITEMS) --events $(MODEL_EVENTS) --seed 1
+	$(Q)$(BIN)/recd-train fit --data $(B)/data/synth-default --out models --name default \
+	    --version 1 --no-holdout --seed 1 $(MODEL_FIT_ARGS) $(if $(MODEL_INDEX),--index $(MODEL_INDEX))
 
 # ---- run --------------------------------------------------------------------
 run: deps

@@ -408,9 +408,13 @@ static void cell(FILE *f, double v)
 
 void tf_table_header(FILE *f)
 {
-    fprintf(f, "%-28s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "model", "HR@10", "NDCG@10",
-            "R@20", "NDCG@20", "rHR@10", "rNDCG10", "AUC", "AUCseen", "AUCnew", "logloss",
-            "coldR20");
+    fprintf(f, "HR/NDCG@10: leave-one-out vs 99 sampled unseen items; R/NDCG@20: full catalog;\n"
+               "rHR/rNDCG: the ranker ordering the same 100 items; AUC/LL (logloss): ranker on\n"
+               "the time-ordered test part, all / users seen in training / new users;\n"
+               "coldR20: Recall@20 among cold (held-out) items, content-model vectors\n\n");
+    fprintf(f, "%-28s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "model", "HR@10",
+            "NDCG@10", "R@20", "NDCG@20", "rHR@10", "rNDCG10", "AUC", "AUCseen", "AUCnew",
+            "LL", "LLseen", "LLnew", "coldR20");
 }
 
 void tf_table_row(FILE *f, const char *name, const tf_metrics_t *m)
@@ -426,6 +430,8 @@ void tf_table_row(FILE *f, const char *name, const tf_metrics_t *m)
     cell(f, m->auc_seen);
     cell(f, m->auc_unseen);
     cell(f, m->logloss);
+    cell(f, m->logloss_seen);
+    cell(f, m->logloss_unseen);
     cell(f, m->cold_recall20);
     fputc('\n', f);
 }

@@ -1,0 +1,249 @@
+"""`recd-train fit` and `eval` end to end, against the real programs.
+
+A small synthetic world (`recd-train synth`, implicit feedback with watch
+times, known true factors) is trained with a short budget:
+
+- the bundle loads in the real daemon and serves /v1/recommend, and PUT
+  /v1/items without an embedding derives one from the content model;
+- `eval` on the published bundle, through recd's serving code, reproduces
+  the metrics fit measured in memory and wrote to the manifest;
+- items nobody interacted with in training got the content model's vector
+  (checked with bundlelib's numpy ContentRef);
+- the same seed gives byte-identical tensors;
+- the recovered rankings correlate with the generator's true affinities;
+- bad usage and bad inputs fail with clear messages.
+
+With ../shared/data/ml-latest-small present, a short run checks looser
+floors of the issue's quality bar (docs/QUALITY.md has the full run):
+HR@10 and NDCG@10 of the candidate model clearly above ItemPop's, and
+DeepFM's AUC and logloss within the tolerance of a logistic regression
+trained on the same features.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from bundlelib import Reference
+from conftest import scaled, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TRAIN_BIN = os.environ.get("RECD_TRAIN_BIN") or os.path.join(ROOT, "bin", "recd-train")
+ML_SMALL = os.environ.get("RECD_ML_SMALL") or os.path.join(ROOT, "..", "shared", "data",
+                                                           "ml-latest-small")
+
+pytestmark = pytest.mark.skipif(not os.access(TRAIN_BIN, os.X_OK),
+                                reason=f"{TRAIN_BIN} not built (make bin/recd-train)")
+
+SMALL_FIT = ["--epochs", "4", "--dim", "32", "--embed", "32", "--hidden", "64",
+             "--negatives", "256", "--rank-epochs", "2", "--rank-embed", "8",
+             "--rank-hidden", "64,32", "--content-epochs", "15", "--quiet"]
+
+
+def run(*args, check=True, timeout=900, env=None):
+    p = subprocess.run([TRAIN_BIN, *args], capture_output=True, text=True, timeout=timeout,
+                       env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"recd-train {' '.join(args)} -> {p.returncode}\n{p.stderr}")
+    return p
+
+
+def manifest(bdir):
+    with open(os.path.join(bdir, "manifest.json")) as f:
+        return json.load(f)
+
+
+def read_tsv(path):
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return rows[0], rows[1:]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("train")
+    data = str(base / "world")
+    run("synth", "--out", data, "--users", "600", "--items", "1500", "--events", "60000",
+        "--seed", "5")
+    models = str(base / "models")
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1790000000")
+    p = run("fit", "--data", data, "--out", models, "--name", "m", "--seed", "3", "--json",
+            *SMALL_FIT, env=env)
+    res = json.loads(p.stdout)
+    return {"base": base, "data": data, "models": models, "bundle": res["bundle"], "res": res,
+            "env": env}
+
+
+def test_fit_writes_a_servable_bundle(world, recd_factory):
+    m = manifest(world["bundle"])
+    assert m["training"]["split"]["holdout"] is True
+    assert m["training"]["watch_weighted"] is True  # the world has watch times
+    assert m["ranker"]["output"] == "exp"
+    assert "content" in m and m["content"]["output"] == "cand.item_emb"
+    for k in ("hr@10", "ndcg@10", "recall@20", "auc", "cold_recall@20"):
+        assert k in m["training"]["metrics"], k
+    d = recd_factory(config={"models_dir": world["models"],
+                             "models": {"serve": "m", "default": "m"}})
+    wait_until(lambda: d.get("/readyz").status == 200, scaled(60), what="/readyz 200")
+    _, items = read_tsv(os.path.join(world["bundle"], "items.tsv"))
+    hist = [items[i][0] for i in range(0, 40, 4)]
+    r = d.request("POST", "/v1/recommend", body={"user_id": "u1", "history": hist, "k": 10})
+    assert r.status == 200, r
+    got = r.json()
+    assert len(got["items"]) == 10
+    assert not set(x["id"] for x in got["items"]) & set(hist)
+    # a new item from its content alone
+    r = d.request("PUT", "/v1/items/brand-new",
+                  body={"features": {"genres": ["Comedy", "Drama"], "year": 2001,
+                                     "title_words": ["night", "river"]}})
+    assert r.status == 201, r
+    assert r.json()["embedding"] == "content"
+
+
+def test_eval_reproduces_the_manifest_metrics(world):
+    p = run("eval", "--data", world["data"], "--json", world["bundle"])
+    out = json.loads(p.stdout)
+    rows = {r["model"]: r for r in out["rows"]}
+    assert set(rows) >= {"ItemPop", "Random"}
+    mine = out["rows"][0]
+    want = manifest(world["bundle"])["training"]["metrics"]
+    # ranks can move by a tie when float sums differ in the last bit (sgemm
+    # in training, sgemv in serving): allow one user in a few hundred
+    for k in ("hr@10", "ndcg@10", "recall@20", "ndcg@20", "cold_recall@20", "ranker_hr@10"):
+        assert abs(mine[k] - want[k]) <= 0.01, (k, mine[k], want[k])
+    for k in ("auc", "auc_seen", "logloss"):
+        assert abs(mine[k] - want[k]) <= 1e-3, (k, mine[k], want[k])
+    assert mine["test_users"] == want["test_users"] == 600
+    # the model beats both baselines on the split they share
+    assert mine["hr@10"] > rows["ItemPop"]["hr@10"] > rows["Random"]["hr@10"]
+    assert mine["cold_recall@20"] > 2 * rows["Random"]["cold_recall@20"]
+    # the table form names every row
+    p = run("eval", "--data", world["data"], world["bundle"])
+    assert "ItemPop" in p.stdout and "Random" in p.stdout and "HR@10" in p.stdout
+
+
+def test_cold_items_get_content_vectors(world):
+    ref = Reference(world["bundle"])
+    cref = ref.content()
+    assert cref is not None
+    head, items = read_tsv(os.path.join(world["bundle"], "items.tsv"))
+    pop = head.index("popularity")
+    cold = [i for i, row in enumerate(items) if float(row[pop]) == 0]
+    assert cold, "the split holds items out: some have no training interactions"
+    for i in cold[:50]:
+        want = cref.embed(cref.catalog_features(i))
+        got = ref.item_emb[i]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_same_seed_same_tensors(world):
+    p = run("fit", "--data", world["data"], "--out", world["models"], "--name", "m",
+            "--seed", "3", "--json", *SMALL_FIT, env=world["env"])
+    again = json.loads(p.stdout)["bundle"]
+    assert again != world["bundle"]  # the next version
+    a, b = manifest(world["bundle"]), manifest(again)
+    assert a["files"]["tensors.bin"]["sha256"] == b["files"]["tensors.bin"]["sha256"]
+    assert a["files"]["items.tsv"]["sha256"] == b["files"]["items.tsv"]["sha256"]
+    assert a["training"]["metrics"] == b["training"]["metrics"]
+
+
+def spearman(a, b):
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_recovered_rankings_follow_the_true_factors(world):
+    data = world["data"]
+    uh, users = read_tsv(os.path.join(data, "truth", "user_factors.tsv"))
+    ih, items = read_tsv(os.path.join(data, "truth", "item_factors.tsv"))
+    U = np.array([[float(x) for x in r[1:]] for r in users])
+    item_ids = [r[0] for r in items]
+    V = np.array([[float(x) for x in r[1:-1]] for r in items])
+    bias = np.array([float(r[-1]) for r in items])
+    eh, events = read_tsv(os.path.join(data, "events.tsv"))
+    pos = {"click", "watch", "purchase"}
+    hist = {}
+    for e in sorted(events, key=lambda r: int(r[2])):
+        if e[3] in pos:
+            hist.setdefault(e[0], [])
+            if e[1] not in hist[e[0]]:
+                hist[e[0]].append(e[1])
+    _, uinfo = read_tsv(os.path.join(data, "users.tsv"))
+    uhead = read_tsv(os.path.join(data, "users.tsv"))[0]
+    ref = Reference(world["bundle"])
+    row_of = {iid: i for i, iid in enumerate(ref.ids)}
+    order = [row_of[i] for i in item_ids]
+    rhos, rnd = [], []
+    rng = np.random.default_rng(0)
+    for k, r in enumerate(users[:120]):
+        uid = r[0]
+        h = hist.get(uid, [])
+        if len(h) < 5:
+            continue
+        feats = dict(zip(uhead[1:], next(x for x in uinfo if x[0] == uid)[1:]))
+        if "age" in feats:
+            feats["age"] = int(feats["age"])
+        u = ref.user_vector(uid, h[-50:], features=feats)
+        model = ref.scores(u)[order]
+        truth = V @ U[k] + bias
+        rhos.append(spearman(model, truth))
+        rnd.append(spearman(rng.permutation(model), truth))
+    assert len(rhos) >= 50
+    assert np.mean(rhos) > 0.3, np.mean(rhos)
+    assert abs(np.mean(rnd)) < 0.05
+
+
+def test_usage_and_input_errors(world, tmp_path):
+    p = run("fit", check=False)
+    assert p.returncode == 2 and "--data" in p.stderr
+    p = run("fit", "--data", str(tmp_path / "nope"), "--out", str(tmp_path), check=False)
+    assert p.returncode != 0 and "nope" in p.stderr
+    p = run("fit", "--data", world["data"], "--out", str(tmp_path), "--ranker", "svm",
+            check=False)
+    assert p.returncode == 2 and "svm" in p.stderr
+    p = run("fit", "--data", world["data"], "--out", str(tmp_path), "--cold-frac", "0.9",
+            check=False)
+    assert p.returncode == 2 and "--cold-frac" in p.stderr
+    # an existing version is never replaced
+    v = os.path.basename(world["bundle"])
+    p = run("fit", "--data", world["data"], "--out", world["models"], "--name", "m",
+            "--version", v, *SMALL_FIT, check=False)
+    assert p.returncode != 0 and "exist" in p.stderr
+    # a production model (no holdout) has nothing held out to evaluate
+    run("fit", "--data", world["data"], "--out", str(tmp_path / "prod"), "--no-holdout",
+        *SMALL_FIT)
+    p = run("eval", "--data", world["data"], str(tmp_path / "prod" / "default" / "1"),
+            check=False)
+    assert p.returncode == 1 and "holdout" in p.stderr
+    p = run("eval", "--data", world["data"], check=False)
+    assert p.returncode == 2
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(ML_SMALL, "ratings.csv")),
+                    reason=f"MovieLens ml-latest-small not found at {ML_SMALL}: the quality "
+                           "check needs it (see docs/QUALITY.md)")
+def test_movielens_small_quality_floors(tmp_path):
+    data = str(tmp_path / "mls")
+    run("import", "--from", ML_SMALL, "--out", data)
+    models = str(tmp_path / "models")
+    budget = ["--epochs", "8", "--rank-epochs", "3", "--content-epochs", "20", "--quiet"]
+    run("fit", "--data", data, "--out", models, "--name", "deepfm", *budget)
+    run("fit", "--data", data, "--out", models, "--name", "lr", "--ranker", "lr", *budget)
+    p = run("eval", "--data", data, "--json", os.path.join(models, "deepfm", "1"),
+            os.path.join(models, "lr", "1"))
+    rows = json.loads(p.stdout)["rows"]
+    dfm, lr, pop = rows[0], rows[1], rows[2]
+    assert pop["model"] == "ItemPop"
+    assert dfm["test_users"] == 610
+    # looser than the bar (0.72 / 0.47) for the short budget; well above ItemPop (~0.60)
+    assert dfm["hr@10"] >= 0.66, dfm
+    assert dfm["ndcg@10"] >= 0.41, dfm
+    assert dfm["hr@10"] > pop["hr@10"] + 0.03
+    assert dfm["auc"] >= lr["auc"] - 0.01, (dfm["auc"], lr["auc"])
+    assert dfm["logloss"] <= lr["logloss"] + 0.02, (dfm["logloss"], lr["logloss"])

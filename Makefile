@@ -65,7 +65,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
-        asan fuzz fuzz-smoke bench bench-ann bench-rank bench-recommend format install uninstall clean help check-config
+        asan fuzz fuzz-smoke bench bench-ann bench-rank bench-recommend bench-train format install uninstall clean help check-config
 
 all: $(PROG_BINS)
 
@@ -76,10 +76,12 @@ help:
 	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make models     train models/default/1 on the built-in synthetic world if missing"
-	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann"
+	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann,"
+	@echo "                bench-rank, bench-recommend and bench-train"
 	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
 	@echo "make bench-rank candidates/s and GFLOP/s of DeepFM and Wide&Deep vs sgemm"
 	@echo "make bench-recommend  wrk on POST /v1/recommend, 100k catalog, 300 candidates"
+	@echo "make bench-train  training examples/s vs PyTorch (one thread), make models wall time"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make clean      remove build/ and bin/"
@@ -230,6 +232,7 @@ bench: deps-bench all $(B)/bench/bench_ann $(B)/bench/bench_rank
 	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
 	$(Q)$(B)/bench/bench_rank
 	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
+	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
 
 bench-rank: $(B)/bench/bench_rank
 	$(Q)$(B)/bench/bench_rank
@@ -239,6 +242,12 @@ bench-recommend: deps-bench all
 
 bench-ann: $(B)/bench/bench_ann
 	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
+
+# bench-train: recd-train fit vs loadtest/torch_train.py (skipped without
+# python3-torch), one thread each; then what `make models` runs, timed
+# into a temporary directory. About 1.5 minutes on 2 cores.
+bench-train: all
+	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
 
 # ---- housekeeping ---------------------------------------------------------------
 format:

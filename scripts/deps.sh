@@ -15,7 +15,9 @@ PKGS_BUILD="gcc g++ make pkg-config libevent-dev libjansson-dev libssl-dev libop
 # promtool (prometheus), systemd-analyze (systemd), libFuzzer runtime
 # (libclang-rt-14-dev), curl for the integration tests.
 PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl"
-PKGS_BENCH="wrk nginx-light"
+# python3-torch: the PyTorch reference of make bench-train (loadtest/torch_train.py;
+# the bench skips it when torch is missing). Never in the test list: CI needs no torch.
+PKGS_BENCH="wrk nginx-light python3-numpy python3-torch"
 
 # Package lists older than this are refreshed before installing.
 APT_LISTS_MAX_AGE_S=$((6 * 3600))

@@ -1139,6 +1139,65 @@ static int put(struct recd_bundle_writer *w, const recd_param_t *p, const char *
     return recd_bundle_writer_tensor(w, name, p->w, two_d ? 2 : 1, shape, err);
 }
 
+/* A logistic regression in bundle form: a DeepFM whose field embeddings
+ * (K = 1), MLP (one unit) and output layer are all zero, so that its FM
+ * term and deep part vanish and serving computes bias + sum w_f exactly. */
+static json_t *write_lr(const recd_trank_t *m, struct recd_bundle_writer *w, const char *output,
+                        recd_err_t *err)
+{
+    json_t *fields = json_array();
+    float *zero = NULL;
+    size_t mx = m->nf > 1 ? m->nf : 1;
+    for (size_t f = 0; f < m->nf; f++)
+        mx = m->lin[f]->rows * m->lin[f]->cols > mx ? m->lin[f]->rows * m->lin[f]->cols : mx;
+    zero = calloc(mx, sizeof *zero);
+    if (!fields || !zero)
+        goto oom;
+    char en[256], ln[256];
+    int rc = 0;
+    for (size_t f = 0; f < m->nf && rc == 0; f++) {
+        snprintf(en, sizeof en, "rank.emb.%s", m->fname[f]);
+        snprintf(ln, sizeof ln, "rank.lin.%s", m->fname[f]);
+        int64_t shape[2] = {(int64_t)(m->lin[f]->rows * m->lin[f]->cols), 1};
+        rc = recd_bundle_writer_tensor(w, en, zero, 2, shape, err);
+        if (rc == 0)
+            rc = put(w, m->lin[f], ln, 0, err);
+        if (rc == 0 && json_array_append_new(fields, json_pack("{s:s, s:s, s:s}", "name",
+                                                               m->fname[f], "emb", en, "lin", ln)))
+            goto oom;
+    }
+    int64_t s_w0[2] = {(int64_t)m->nf, 1}, s_1[1] = {1}, s_11[2] = {1, 1};
+    if (rc == 0)
+        rc = put(w, m->bias, "rank.bias", 0, err);
+    if (rc == 0)
+        rc = recd_bundle_writer_tensor(w, "rank.mlp.0.w", zero, 2, s_w0, err);
+    if (rc == 0)
+        rc = recd_bundle_writer_tensor(w, "rank.mlp.0.b", zero, 1, s_1, err);
+    if (rc == 0)
+        rc = recd_bundle_writer_tensor(w, "rank.out.w", zero, 2, s_11, err);
+    if (rc == 0)
+        rc = recd_bundle_writer_tensor(w, "rank.out.b", zero, 1, s_1, err);
+    if (rc != 0)
+        goto fail;
+    json_t *r = json_pack("{s:s, s:i, s:O, s:s, s:[{s:s, s:s, s:I, s:i, s:s}], s:{s:s, s:s, s:i}, "
+                          "s:s}",
+                          "type", "deepfm", "embed_dim", 1, "fields", fields, "bias", "rank.bias",
+                          "mlp", "w", "rank.mlp.0.w", "b", "rank.mlp.0.b", "in",
+                          (json_int_t)m->nf, "out", 1, "activation", "relu", "out", "w",
+                          "rank.out.w", "b", "rank.out.b", "in", 1, "output", output);
+    if (!r)
+        goto oom;
+    json_decref(fields);
+    free(zero);
+    return r;
+oom:
+    recd_err_set(err, RECD_ENOMEM, "trank: out of memory (manifest)");
+fail:
+    json_decref(fields);
+    free(zero);
+    return NULL;
+}
+
 json_t *recd_trank_write(const recd_trank_t *m, struct recd_bundle_writer *w, const char *output,
                          recd_err_t *err)
 {
@@ -1146,10 +1205,10 @@ json_t *recd_trank_write(const recd_trank_t *m, struct recd_bundle_writer *w, co
         recd_err_set(err, RECD_EINVAL, "trank: write: no model or writer");
         return NULL;
     }
-    if (m->o.kind == RECD_TRANK_LR) {
+    if (m->o.kind == RECD_TRANK_LR && m->nx > 0) {
         recd_err_set(err, RECD_EINVAL,
-                     "trank: write: an LR model has no bundle form (deepfm or "
-                     "wide_deep)");
+                     "trank: write: an LR model with crosses has no bundle form (its DeepFM "
+                     "form has none)");
         return NULL;
     }
     if (!output || (strcmp(output, "sigmoid") != 0 && strcmp(output, "exp") != 0)) {
@@ -1157,6 +1216,8 @@ json_t *recd_trank_write(const recd_trank_t *m, struct recd_bundle_writer *w, co
                      output ? output : "(null)");
         return NULL;
     }
+    if (m->o.kind == RECD_TRANK_LR)
+        return write_lr(m, w, output, err);
     json_t *fields = json_array(), *mlp = json_array(), *crosses = json_array(), *r = NULL;
     int rc = 0;
     if (!fields || !mlp || !crosses)

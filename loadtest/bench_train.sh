@@ -158,8 +158,10 @@ load_end=$(load)
 # ---- 5. report ---------------------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 torch_pkg=$(dpkg-query -W -f='${Version}' python3-torch 2>/dev/null || echo none)
+# the binary's own build string, and the tree's commit (the two can differ
+# when the build metadata was not regenerated)
 recd_ver=$("$bindir/recd-train" --version 2>/dev/null | head -1 || true)
-[ -n "$recd_ver" ] || recd_ver="git $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+recd_ver="${recd_ver:-recd-train (no --version)}; tree at $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 TMP=$tmp STAMP=$stamp CPU="$cpu" NCPU=$(nproc) TORCH_PKG=$torch_pkg TORCH_NOTE="$torch_note" \
     RECD_VER="$recd_ver" USERS=$users ITEMS=$items EVENTS=$events EPOCHS=$epochs \
     RANK_EPOCHS=$rank_epochs DO_WD=$do_wd CAND_ARGS="${cand_args[*]}" MODELS_JSON="$models_json" \

@@ -207,7 +207,8 @@ asan: deps-test
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    scripts/run-unit.sh $(UNIT_BINS:$(B)/%=build/asan/%)
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    RECD_BIN=$(abspath build/asan/bin/recd) RECD_SANITIZED=1 \
+	    RECD_BIN=$(abspath build/asan/bin/recd) RECD_TRAIN_BIN=$(abspath build/asan/bin/recd-train) \
+	    RECD_SANITIZED=1 \
 	    $(PYTHON) -m pytest -q -ra tests/integration
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------

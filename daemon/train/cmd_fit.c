@@ -48,8 +48,18 @@ static void fit_usage(FILE *f)
             "  --rank-embed K       ranker field embedding size (default: 16)\n"
             "  --rank-hidden H,...  ranker MLP sizes (default: 256,128,64)\n"
             "  --rank-epochs N      ranker max epochs (default: 10)\n"
-            "  --rank-lr X          ranker learning rate (default: the trainer's)\n"
+            "  --rank-lr X          ranker MLP learning rate (default: 3e-4 when warm-started\n"
+            "                       from LR, else the ranker trainer's 1e-3)\n"
             "  --rank-batch N       ranker batch (default: 256)\n"
+            "  --rank-unseen F      share of ranker training examples that see the user as\n"
+            "                       one never trained, so new users are scored in a regime\n"
+            "                       the network has learned (default: 0.2)\n"
+            "  --rank-lr-sparse X   learning rate of the ranker's tables (default: 1e-3\n"
+            "                       when warm-started from LR, else 1e-2)\n"
+            "  --rank-l2 X          L2 on the ranker's embedding and first-order rows\n"
+            "                       (default: the ranker trainer's, 1e-3)\n"
+            "  --no-rank-warm       train DeepFM / Wide&Deep from scratch (default: start\n"
+            "                       from a logistic regression's first-order weights)\n"
             "  --watch-weight M     auto | on | off: weight watch positives by seconds, so\n"
             "                       the ranker outputs exp(logit) = expected watch time\n"
             "                       (default: auto = when the data has watch times)\n"
@@ -71,7 +81,7 @@ int cmd_fit(int argc, char **argv)
     enum {
         O_DATA = 1000, O_OUT, O_NAME, O_VERSION, O_RANKER, O_NO_HOLDOUT, O_COLD, O_TIME, O_SEED,
         O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH,
-        O_RANK_EMBED, O_RANK_HIDDEN, O_RANK_EPOCHS, O_RANK_LR, O_RANK_BATCH, O_WATCH,
+        O_RANK_EMBED, O_RANK_HIDDEN, O_RANK_EPOCHS, O_RANK_LR, O_RANK_BATCH, O_RANK_UNSEEN, O_RANK_L2, O_RANK_LR_SPARSE, O_NO_RANK_WARM, O_WATCH,
         O_NO_CONTENT, O_CONTENT_EPOCHS, O_INDEX, O_NPROBE, O_EF, O_THREADS, O_QUIET, O_JSON,
         O_HELP,
     };
@@ -100,6 +110,10 @@ int cmd_fit(int argc, char **argv)
         {"rank-epochs", required_argument, NULL, O_RANK_EPOCHS},
         {"rank-lr", required_argument, NULL, O_RANK_LR},
         {"rank-batch", required_argument, NULL, O_RANK_BATCH},
+        {"rank-unseen", required_argument, NULL, O_RANK_UNSEEN},
+        {"no-rank-warm", no_argument, NULL, O_NO_RANK_WARM},
+        {"rank-l2", required_argument, NULL, O_RANK_L2},
+        {"rank-lr-sparse", required_argument, NULL, O_RANK_LR_SPARSE},
         {"watch-weight", required_argument, NULL, O_WATCH},
         {"no-content", no_argument, NULL, O_NO_CONTENT},
         {"content-epochs", required_argument, NULL, O_CONTENT_EPOCHS},
@@ -223,6 +237,19 @@ int cmd_fit(int argc, char **argv)
         case O_RANK_BATCH:
             bad = parse_int(cmd, "--rank-batch", optarg, 1, 65536, &v);
             o.rank_batch = (size_t)v;
+            break;
+        case O_RANK_UNSEEN:
+            bad = parse_double(cmd, "--rank-unseen", optarg, 0, 0.9, &d);
+            o.rank_unseen = (float)d;
+            break;
+        case O_NO_RANK_WARM: o.rank_warm_lr = 0; break;
+        case O_RANK_LR_SPARSE:
+            bad = parse_double(cmd, "--rank-lr-sparse", optarg, 1e-7, 10, &d);
+            o.rank_lr_sparse = (float)d;
+            break;
+        case O_RANK_L2:
+            bad = parse_double(cmd, "--rank-l2", optarg, 0, 1, &d);
+            o.rank_l2 = (float)d;
             break;
         case O_WATCH:
             if (strcmp(optarg, "auto") == 0)

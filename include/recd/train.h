@@ -106,6 +106,10 @@ typedef struct recd_fit_opts {
     int rank_epochs;
     float rank_lr;
     size_t rank_batch;
+    float rank_unseen; /* share of training examples that see user_id as never trained (0.2) */
+    int rank_warm_lr;  /* DeepFM / Wide&Deep start from a fitted LR's first-order weights (1) */
+    float rank_l2;     /* L2 on the ranker's embedding rows; < 0: the trainer's default */
+    float rank_lr_sparse; /* learning rate of the ranker's tables; 0: the trainer's default */
     int watch_weight; /* -1 auto (when the data has watch times), 0 off, 1 on */
     /* content model */
     int content; /* 1 default */

@@ -85,6 +85,20 @@ typedef struct recd_trank_opts {
     float l2_emb;    /* L2 on embedding / first-order / cross rows (touched rows), 1e-3 */
     float l2_dense;  /* L2 on MLP weights (not biases); < 0 (default): Adam 3e-3, Adagrad 0 */
     float dropout;   /* hidden units dropped while training, 0..0.9 (default 0) */
+    /* Unseen-id training: with probability unseen_rate a training example
+     * sees field unseen_field (an index; SIZE_MAX = none, the default) and
+     * the crosses built on it as an id never trained, i.e. zero vector and
+     * zero first-order weight, so the MLP and the FM term also learn the
+     * regime of users the model has never seen (most users at serving
+     * time, whose hashed id lands in an untouched bucket). 0..0.9. */
+    size_t unseen_field;
+    float unseen_rate;
+    /* Warm start (may be NULL): a fitted model of the same fields, buckets
+     * and crosses whose bias, first-order tables and cross tables are
+     * copied before training. fit trains an LR first and starts DeepFM /
+     * Wide&Deep from it, so the deep model begins at the LR's solution and
+     * early stopping can only keep an epoch that beats it on validation. */
+    const struct recd_trank *warm;
     float lr_decay;  /* per-epoch multiplicative decay in (0, 1], default 1 (none) */
     size_t batch;    /* default 256 */
     int max_epochs;  /* default 10 */

@@ -81,6 +81,17 @@ static uint64_t pow2_at_least(uint64_t n, uint64_t lo)
     return p;
 }
 
+/* Hash space of an id field: sparse (`spread` buckets per id, at least
+ * 4096) while that stays small, so that an id never seen in training (a
+ * new user, at serving time or in the time-ordered test set) usually lands
+ * in an untrained bucket rather than sharing a trained one with another
+ * id; 2 buckets per id for large populations. */
+static uint64_t id_buckets(size_t n, uint64_t spread)
+{
+    uint64_t b = pow2_at_least(spread * n, 4096);
+    return b <= (1u << 18) ? b : pow2_at_least(2 * n, 1u << 18);
+}
+
 static tf_field_t *add_field(tf_schema_t *s, const char *name, tf_src_t src, uint64_t buckets)
 {
     if (s->nf == TF_MAX_FIELDS)
@@ -206,7 +217,7 @@ int tf_schema_build(tf_schema_t *s, const recd_dataset_t *ds, recd_err_t *err)
     const recd_table_t *U = &ds->users, *I = &ds->items;
     int rc;
     /* user fields */
-    tf_field_t *f = add_field(s, "user_id", TF_SRC_USER, pow2_at_least(2 * U->nrows, 1024));
+    tf_field_t *f = add_field(s, "user_id", TF_SRC_USER, id_buckets(U->nrows, 16));
     f->uses_cand = f->uses_rank = 1;
     s->user_id = 0;
     if ((rc = hash_cells(s, f, (const char *const *)U->cells, U->ncols, U->nrows, err)) != 0)
@@ -233,7 +244,7 @@ int tf_schema_build(tf_schema_t *s, const recd_dataset_t *ds, recd_err_t *err)
             goto fail;
     }
     /* item fields */
-    f = add_field(s, "item_id", TF_SRC_ITEM, pow2_at_least(2 * I->nrows, 1024));
+    f = add_field(s, "item_id", TF_SRC_ITEM, id_buckets(I->nrows, 8));
     if (!f) {
         rc = recd_err_set(err, RECD_EINVAL, "too many user columns (at most %d fields)",
                           TF_MAX_FIELDS - 6);

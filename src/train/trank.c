@@ -177,6 +177,8 @@ void recd_trank_defaults(recd_trank_opts_t *o, recd_trank_kind_t kind)
     o->l2_emb = 1e-3f;
     o->l2_dense = -1.0f; /* by optimiser: resolve_rates() */
     o->lr_decay = 1.0f;
+    o->unseen_field = SIZE_MAX;
+    o->unseen_rate = 0.0f;
     o->batch = 256;
     o->max_epochs = 10;
     o->patience = 2;
@@ -225,6 +227,9 @@ static int check_opts(const recd_trank_opts_t *o, recd_err_t *err)
                 return recd_err_set(err, RECD_EINVAL, "trank: hidden[%zu] = %zu: expected 1..%d", i,
                                     o->hidden[i], MAX_WIDTH);
     }
+    if (!(o->unseen_rate >= 0.0f && o->unseen_rate <= 0.9f))
+        return recd_err_set(err, RECD_EINVAL, "trank: unseen_rate %g: expected 0..0.9",
+                            (double)o->unseen_rate);
     if (!(o->dropout >= 0.0f && o->dropout <= 0.9f))
         return recd_err_set(err, RECD_EINVAL, "trank: dropout %g: expected 0..0.9",
                             (double)o->dropout);
@@ -551,6 +556,7 @@ typedef struct work {
     float *z, *dz; /* [cap] logits and their gradient */
     float *y, *w;  /* [cap] labels and weights of the batch */
     size_t *ex;    /* [cap] example indices (sequential passes) */
+    uint8_t *unseen; /* [cap] the example saw unseen_field as a never-trained id */
     int dropped;   /* the last forward pass applied dropout */
     void *block;
 } work_t;
@@ -570,7 +576,7 @@ static int work_init(work_t *w, const recd_trank_t *m, size_t cap)
     for (size_t l = 0; l < m->nlayers; l++)
         floats += cap * m->layers[l].out;
     w->act = calloc(m->nlayers + 1, sizeof *w->act);
-    w->block = malloc(cap * sizeof(size_t) + floats * sizeof(float));
+    w->block = malloc(cap * sizeof(size_t) + floats * sizeof(float) + cap);
     if (!w->act || !w->block) {
         work_free(w);
         return RECD_ENOMEM;
@@ -588,6 +594,8 @@ static int work_init(work_t *w, const recd_trank_t *m, size_t cap)
     w->dz = p, p += cap;
     w->y = p, p += cap;
     w->w = p, p += cap;
+    w->unseen = (uint8_t *)p;
+    memset(w->unseen, 0, cap);
     return 0;
 }
 
@@ -646,18 +654,29 @@ static void forward(const recd_trank_t *m, const recd_trank_data_t *d, size_t bn
     size_t k = m->k, nf = m->nf, fk = nf * k, ns = m->nslots;
     int fm = m->o.kind == RECD_TRANK_DEEPFM;
     float bias = m->bias->w[0];
+    size_t uf = m->o.unseen_field;
+    int unseen_on = drop && m->o.unseen_rate > 0.0f && uf < nf;
+    uint64_t unseen_cut = (uint64_t)((double)m->o.unseen_rate * 18446744073709551616.0);
     for (size_t i = 0; i < bn; i++) {
         const uint64_t *o = d->off + w->ex[i] * ns;
         float z = bias, *x = w->x + i * fk;
+        int un = w->unseen[i] = unseen_on && rng_next(drop) < unseen_cut;
         for (size_t f = 0; f < nf; f++) {
             const uint32_t *ids = d->ids + o[f];
             size_t n = (size_t)(o[f + 1] - o[f]);
+            if (un && f == uf) {
+                if (k)
+                    memset(x + f * k, 0, k * sizeof *x);
+                continue;
+            }
             z += mean1(m->lin[f]->w, ids, n);
             if (k)
                 mean_rows(m->emb[f]->w, k, ids, n, x + f * k);
         }
         for (size_t c = 0; c < m->nx; c++) {
             size_t s = nf + c;
+            if (un && (m->xfields[c][0] == uf || m->xfields[c][1] == uf))
+                continue;
             z += mean1(m->wide[c]->w, d->ids + o[s], (size_t)(o[s + 1] - o[s]));
         }
         if (fm) {
@@ -697,14 +716,20 @@ static void backward(recd_trank_t *m, const recd_trank_data_t *d, size_t bn, wor
     m->bias->g[0] += (float)db;
     for (size_t i = 0; i < bn; i++) {
         const uint64_t *o = d->off + w->ex[i] * ns;
+        int un = w->unseen[i];
         for (size_t f = 0; f < nf; f++) {
             size_t n = (size_t)(o[f + 1] - o[f]);
             float g = n == 1 ? dz[i] : dz[i] * (1.0f / (float)n);
+            if (un && f == m->o.unseen_field)
+                continue;
             for (uint64_t j = o[f]; j < o[f + 1]; j++)
                 *recd_param_row_grad(m->lin[f], d->ids[j]) += g;
         }
         for (size_t c = 0; c < m->nx; c++) {
             size_t s = nf + c, n = (size_t)(o[s + 1] - o[s]);
+            if (un && (m->xfields[c][0] == m->o.unseen_field ||
+                       m->xfields[c][1] == m->o.unseen_field))
+                continue;
             float g = n == 1 ? dz[i] : dz[i] * (1.0f / (float)n);
             for (uint64_t j = o[s]; j < o[s + 1]; j++)
                 *recd_param_row_grad(m->wide[c], d->ids[j]) += g;
@@ -744,6 +769,8 @@ static void backward(recd_trank_t *m, const recd_trank_data_t *d, size_t bn, wor
         for (size_t f = 0; f < nf; f++) {
             size_t n = (size_t)(o[f + 1] - o[f]);
             const float *g = w->dx + i * fk + f * k;
+            if (w->unseen[i] && f == m->o.unseen_field)
+                continue;
             float sc = n == 1 ? 1.0f : 1.0f / (float)n;
             for (uint64_t j = o[f]; j < o[f + 1]; j++) {
                 float *row = recd_param_row_grad(m->emb[f], d->ids[j]);
@@ -1009,6 +1036,32 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     double b0 = base_logit(train, &wmean);
     if (!(m = model_new(o, s, b0, err)))
         goto fail;
+    if (o->warm) {
+        const recd_trank_t *wm = o->warm;
+        if (wm->nf != m->nf || wm->nx != m->nx) {
+            recd_err_set(err, RECD_EINVAL, "trank: warm start: the model has %zu fields and "
+                                           "%zu crosses, not %zu and %zu",
+                         wm->nf, wm->nx, m->nf, m->nx);
+            goto fail;
+        }
+        for (size_t f = 0; f < m->nf; f++)
+            if (param_floats(wm->lin[f]) != param_floats(m->lin[f])) {
+                recd_err_set(err, RECD_EINVAL, "trank: warm start: field %s has other buckets",
+                             m->fname[f]);
+                goto fail;
+            }
+        for (size_t c = 0; c < m->nx; c++)
+            if (param_floats(wm->wide[c]) != param_floats(m->wide[c])) {
+                recd_err_set(err, RECD_EINVAL, "trank: warm start: cross %s has other buckets",
+                             m->xname[c]);
+                goto fail;
+            }
+        m->bias->w[0] = wm->bias->w[0];
+        for (size_t f = 0; f < m->nf; f++)
+            memcpy(m->lin[f]->w, wm->lin[f]->w, param_floats(m->lin[f]) * sizeof(float));
+        for (size_t c = 0; c < m->nx; c++)
+            memcpy(m->wide[c]->w, wm->wide[c]->w, param_floats(m->wide[c]) * sizeof(float));
+    }
     size_t B = o->batch < train->n ? o->batch : train->n;
     perm = malloc(train->n * sizeof *perm);
     if (!perm || work_init(&w, m, B) != 0) {

@@ -1081,6 +1081,96 @@ static void test_write_refusals(void **state)
     world_free(&w);
 }
 
+/* Warm start copies the LR's bias, first-order and cross tables (a rate of
+ * 1e-7 leaves them where they were); a model of other fields is refused.
+ * Unseen-id training: rate out of range refused; at rate 0.9 the user
+ * field's first-order weights move far less than at 0. */
+static void test_warm_start_and_unseen(void **state)
+{
+    world_t w;
+    world_init(&w);
+    recd_trank_schema_t s = world_schema(&w);
+    ds_t tr;
+    ds_init(&tr, w.nf, NX);
+    uint64_t seed = 5;
+    request_t rq;
+    for (size_t r = 0; r < 20; r++) {
+        make_request(w.base, &seed, &rq);
+        for (size_t j = 0; j < 10; j++)
+            add_example(&tr, &w, &rq, j, (float)((r + j) % 2));
+    }
+    recd_trank_data_t trd = ds_view(&tr, 0, tr.n, 0);
+    recd_err_t err = {0};
+    recd_trank_opts_t o;
+    recd_trank_defaults(&o, RECD_TRANK_LR);
+    o.max_epochs = 3;
+    recd_trank_t *lr = recd_trank_fit(&o, &s, &trd, NULL, &err);
+    assert_non_null(lr);
+    recd_trank_defaults(&o, RECD_TRANK_WIDE_DEEP);
+    o.embed_dim = 4;
+    o.nhidden = 1;
+    o.hidden[0] = 8;
+    o.max_epochs = 1;
+    o.lr = o.lr_sparse = 1e-7f;
+    o.warm = lr;
+    recd_trank_t *wd = recd_trank_fit(&o, &s, &trd, NULL, &err);
+    assert_non_null(wd);
+    size_t n1, n2;
+    for (size_t f = 0; f < s.nfields; f++) {
+        char name[128];
+        snprintf(name, sizeof name, "rank.lin.%s", s.field_names[f]);
+        float *a = recd_trank_debug_tensor(lr, name, &n1);
+        float *b = recd_trank_debug_tensor(wd, name, &n2);
+        assert_non_null(a);
+        assert_int_equal(n1, n2);
+        for (size_t i = 0; i < n1; i++)
+            assert_true(fabsf(a[i] - b[i]) <= 1e-4f + 1e-3f * fabsf(a[i]));
+    }
+    float *ba = recd_trank_debug_tensor(lr, "rank.bias", &n1);
+    float *bb = recd_trank_debug_tensor(wd, "rank.bias", &n2);
+    assert_true(fabsf(ba[0] - bb[0]) < 1e-4f);
+    recd_trank_free(wd);
+    /* a warm model of another shape is refused: this LR has the crosses,
+     * a DeepFM has none */
+    recd_trank_defaults(&o, RECD_TRANK_DEEPFM);
+    o.max_epochs = 1;
+    o.warm = lr;
+    assert_null(recd_trank_fit(&o, &s, &trd, NULL, &err));
+    assert_non_null(strstr(err.msg, "warm start"));
+    /* unseen-id training */
+    recd_trank_defaults(&o, RECD_TRANK_LR);
+    o.unseen_field = 0;
+    o.unseen_rate = 0.95f;
+    assert_null(recd_trank_fit(&o, &s, &trd, NULL, &err));
+    assert_non_null(strstr(err.msg, "unseen_rate"));
+    /* with a rate it trains (finite, deterministic) and differs from rate 0 */
+    float *z[3];
+    for (int k = 0; k < 3; k++) {
+        recd_trank_defaults(&o, RECD_TRANK_DEEPFM);
+        o.embed_dim = 4;
+        o.nhidden = 1;
+        o.hidden[0] = 8;
+        o.max_epochs = 2;
+        o.unseen_field = 0;
+        o.unseen_rate = k ? 0.5f : 0.0f;
+        recd_trank_schema_t s4 = s;
+        recd_trank_t *m = recd_trank_fit(&o, &s4, &trd, NULL, &err);
+        assert_non_null(m);
+        z[k] = malloc(trd.n * sizeof *z[k]);
+        assert_int_equal(recd_trank_predict(m, &trd, z[k]), 0);
+        for (size_t i = 0; i < trd.n; i++)
+            assert_true(isfinite(z[k][i]));
+        recd_trank_free(m);
+    }
+    assert_memory_equal(z[1], z[2], trd.n * sizeof(float));
+    assert_memory_not_equal(z[0], z[1], trd.n * sizeof(float));
+    for (int k = 0; k < 3; k++)
+        free(z[k]);
+    recd_trank_free(lr);
+    ds_free(&tr);
+    world_free(&w);
+}
+
 /* ---- speed -------------------------------------------------------------------------------- */
 
 /* DeepFM, K 16, MLP 256-128-64, batch 256 over five fields like
@@ -1147,6 +1237,7 @@ int main(void)
         cmocka_unit_test(test_serving_wide_deep),
         cmocka_unit_test(test_serving_wide_deep_exp),
         cmocka_unit_test(test_write_refusals),
+        cmocka_unit_test(test_warm_start_and_unseen),
         cmocka_unit_test(test_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1586,8 +1586,15 @@ static int load_factors(recd_dataset_t *ds, const char *dir, const char *file, i
         for (size_t j = 0; j + 1 < nnames; j++) {
             float v;
             if (parse_float(f[1 + j], &v) != 0) {
+                /* the column's name, not names[]: those point into the
+                 * header line, which later reads may have moved */
+                char col[32];
+                if (j < k)
+                    snprintf(col, sizeof col, "f%zu", j);
+                else
+                    snprintf(col, sizeof col, "bias");
                 rc = recd_err_set(err, RECD_EINVAL, "%s:%zu: %s '%s' is not a finite number", path,
-                                  r.line, names[1 + j], f[1 + j]);
+                                  r.line, col, f[1 + j]);
                 goto out;
             }
             if (j < k)

@@ -56,10 +56,10 @@ static void cleanup(void)
     rmdir(g_dir);
 }
 
-static int setup(void)
+static void setup(void)
 {
     if (g_dir[0])
-        return 0;
+        return;
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 150)
         tmp = "/tmp";
@@ -77,7 +77,6 @@ static int setup(void)
     for (int i = 0; i < NFILES; i++)
         snprintf(g_path[i], sizeof g_path[i], "%s/%s", g_dir, FILES[i]);
     atexit(cleanup);
-    return 0;
 }
 
 /* FUZZ_VERBOSE=1 prints each input's outcome (to check seeds). */

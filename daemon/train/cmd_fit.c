@@ -45,6 +45,8 @@ static void fit_usage(FILE *f)
             "  --lr X               candidate model learning rate (default: 0.002)\n"
             "  --l2 X               candidate model L2 on embeddings (default: 1e-6)\n"
             "  --batch N            candidate model batch (default: 256)\n"
+            "  --user-weight W      weight a user's examples by n^-W (n: the user's training\n"
+            "                       interactions), so heavy users do not dominate (default: 0)\n"
             "  --rank-embed K       ranker field embedding size (default: 16)\n"
             "  --rank-hidden H,...  ranker MLP sizes (default: 256,128,64)\n"
             "  --rank-epochs N      ranker max epochs (default: 10)\n"
@@ -80,7 +82,7 @@ int cmd_fit(int argc, char **argv)
 {
     enum {
         O_DATA = 1000, O_OUT, O_NAME, O_VERSION, O_RANKER, O_NO_HOLDOUT, O_COLD, O_TIME, O_SEED,
-        O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH,
+        O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH, O_USER_WEIGHT,
         O_RANK_EMBED, O_RANK_HIDDEN, O_RANK_EPOCHS, O_RANK_LR, O_RANK_BATCH, O_RANK_UNSEEN, O_RANK_L2, O_RANK_LR_SPARSE, O_NO_RANK_WARM, O_WATCH,
         O_NO_CONTENT, O_CONTENT_EPOCHS, O_INDEX, O_NPROBE, O_EF, O_THREADS, O_QUIET, O_JSON,
         O_HELP,
@@ -105,6 +107,7 @@ int cmd_fit(int argc, char **argv)
         {"lr", required_argument, NULL, O_LR},
         {"l2", required_argument, NULL, O_L2},
         {"batch", required_argument, NULL, O_BATCH},
+        {"user-weight", required_argument, NULL, O_USER_WEIGHT},
         {"rank-embed", required_argument, NULL, O_RANK_EMBED},
         {"rank-hidden", required_argument, NULL, O_RANK_HIDDEN},
         {"rank-epochs", required_argument, NULL, O_RANK_EPOCHS},
@@ -217,6 +220,10 @@ int cmd_fit(int argc, char **argv)
         case O_BATCH:
             bad = parse_int(cmd, "--batch", optarg, 1, 65536, &v);
             o.cand_batch = (size_t)v;
+            break;
+        case O_USER_WEIGHT:
+            bad = parse_double(cmd, "--user-weight", optarg, 0, 1, &d);
+            o.cand_user_weight = d;
             break;
         case O_RANK_EMBED:
             bad = parse_int(cmd, "--rank-embed", optarg, 1, 1024, &v);

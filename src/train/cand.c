@@ -12,7 +12,8 @@
  * popularity rank, as word2vec-style samplers do, or popularity^0.75), and
  * each logit is corrected by -log(S Q(j)) so the sampled loss estimates the
  * full softmax and popularity stays in the scores. Accidental hits (a
- * sample equal to the example's target) are masked.
+ * sample equal to the example's target) are masked. When the negatives
+ * asked for cover the catalog, the exact softmax over all items is used.
  */
 #include <jansson.h>
 #include <math.h>
@@ -47,6 +48,7 @@ void tf_cand_defaults(tf_cand_opts_t *o)
     o->max_epochs = 20;
     o->patience = 3;
     o->seed = 1;
+    o->user_weight_power = 0;
 }
 
 static recd_param_t *param(tf_cand_t *m, const char *name, size_t rows, size_t cols, int sparse)
@@ -409,7 +411,9 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
         nex += sp->role[i] == TF_TRAIN;
     uint32_t *ex = malloc((nex ? nex : 1) * sizeof *ex);
     uint32_t *ex_user = malloc((sp->ninter ? sp->ninter : 1) * sizeof *ex_user);
-    size_t B = o->batch, S = o->negatives, L = m->nlayers, W = 1 + S;
+    /* as many negatives as items: the exact softmax over the catalog */
+    int full = o->negatives >= N;
+    size_t B = o->batch, S = full ? N : o->negatives, L = m->nlayers, W = full ? N : 1 + S;
     size_t maxw = m->in[0];
     for (size_t l = 0; l < L; l++)
         if (m->out[l] > maxw)
@@ -434,6 +438,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
     sampler_t sm;
     valset_t vs;
     snapshot_t snap = {0};
+    float *uw = NULL; /* per-user example weights, or NULL */
     recd_param_t *ps[TF_MAX_FIELDS + 2 * TF_MAX_LAYERS + 4];
     size_t nps = cand_params(m, ps);
     alloc_ok &= sampler_init(&sm, o->sampler, sp->train_count, N) == 0;
@@ -449,6 +454,27 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
             if (sp->role[i] == TF_TRAIN)
                 ex[nex++] = i;
         }
+    /* Per-user example weights (Covington et al. §4.1 cap the examples per
+     * user so heavy users do not dominate the loss): weight n_u^-power,
+     * normalised to mean 1 over the examples. */
+    if (o->user_weight_power > 0 && nex) {
+        uw = malloc(sp->n_users * sizeof *uw);
+        if (!uw) {
+            recd_err_set(err, RECD_ENOMEM, "out of memory");
+            goto fail;
+        }
+        double tot = 0;
+        for (uint32_t u = 0; u < sp->n_users; u++) {
+            size_t nu = 0;
+            for (uint32_t i = sp->uoff[u]; i < sp->uoff[u + 1]; i++)
+                nu += sp->role[i] == TF_TRAIN;
+            uw[u] = nu ? (float)pow((double)nu, -o->user_weight_power) : 0.0f;
+            tot += (double)nu * uw[u];
+        }
+        float norm = (float)((double)nex / tot);
+        for (uint32_t u = 0; u < sp->n_users; u++)
+            uw[u] *= norm;
+    }
 
     recd_opt_t opt;
     recd_opt_init(&opt, (recd_opt_kind_t)o->optimizer);
@@ -484,6 +510,22 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
                 recd_nn_dense_batch(m->w[l]->w, m->b[l]->w, (int)m->in[l], (int)m->out[l], 1,
                                     act[l], nb, act[l + 1]);
             float *U = act[L];
+            if (full) {
+                /* logits over the whole catalog; dE = G^T U touches every row */
+                recd_nn_gemm(0, 1, nb, N, D, 1.0f, U, D, m->item->w, D, 0.0f, Z, N);
+                loss_sum += recd_nn_softmax_xent(Z, nb, N, tgt, 1.0f / (float)nb);
+                if (uw)
+                    for (size_t i = 0; i < nb; i++) {
+                        float wi = uw[ex_user[ex[b0 + i]]];
+                        for (size_t j = 0; j < N; j++)
+                            Z[i * N + j] *= wi;
+                    }
+                recd_nn_gemm(1, 0, N, D, nb, 1.0f, Z, N, U, D, 0.0f, dES, D);
+                recd_nn_gemm(0, 0, nb, D, N, 1.0f, Z, N, m->item->w, D, 0.0f, dU, D);
+                for (size_t j = 0; j < N; j++)
+                    recd_nn_axpy(D, 1.0f, dES + j * D, recd_param_row_grad(m->item, j));
+                goto tower;
+            }
             /* negatives and logits */
             for (size_t j = 0; j < S; j++) {
                 neg[j] = sampler_draw(&sm, &rng);
@@ -500,6 +542,12 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
                     z[1 + j] = neg[j] == tgt[i] ? -1e30f : z[1 + j] - negq[j];
             }
             loss_sum += recd_nn_softmax_xent(Z, nb, W, zero, 1.0f / (float)nb);
+            if (uw)
+                for (size_t i = 0; i < nb; i++) {
+                    float wi = uw[ex_user[ex[b0 + i]]];
+                    for (size_t j = 0; j < W; j++)
+                        Z[i * W + j] *= wi;
+                }
             /* output embeddings: dES = G^T U, dET_i = g_i0 u_i; dU = G ES + g_i0 ET */
             recd_nn_gemm(1, 0, S, D, nb, 1.0f, Z + 1, W, U, D, 0.0f, dES, D);
             for (size_t j = 0; j < S; j++)
@@ -510,6 +558,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
                 recd_nn_axpy(D, g0, U + i * D, recd_param_row_grad(m->item, tgt[i]));
                 recd_nn_axpy(D, g0, ET + i * D, dU + i * D);
             }
+        tower:;
             /* tower */
             float *dy = dU, *dx = dact[0];
             for (size_t l = L; l-- > 0;) {
@@ -570,6 +619,7 @@ fail:
     tf_cand_free(m);
     m = NULL;
 out:
+    free(uw);
     snap_free(&snap);
     sampler_free(&sm);
     valset_free(&vs);

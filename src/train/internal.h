@@ -142,6 +142,7 @@ typedef struct tf_cand_opts {
     float lr, lr_decay, l2_emb, l2_dense;
     size_t batch;
     int max_epochs, patience;
+    double user_weight_power; /* example weight n_u^-power per user (0: none) */
     uint64_t seed;
     int verbose;
 } tf_cand_opts_t;

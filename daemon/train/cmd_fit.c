@@ -34,8 +34,8 @@ static void fit_usage(FILE *f)
             "  --cold-frac F        share of items held out for cold start (default: 0.05)\n"
             "  --time-frac F        ranker's time-ordered test share (default: 0.10)\n"
             "  --seed S             random seed (default: 1)\n"
-            "  --dim D              item/user vector size (default: 64)\n"
-            "  --embed E            history and user-field embedding size (default: 64)\n"
+            "  --dim D              item/user vector size (default: 128)\n"
+            "  --embed E            history and user-field embedding size (default: 128)\n"
             "  --hidden H[,H...]    candidate tower hidden sizes (default: 256)\n"
             "  --history-max N      history items averaged (default: 50)\n"
             "  --negatives N        sampled softmax negatives per batch (default: 2048)\n"
@@ -45,6 +45,8 @@ static void fit_usage(FILE *f)
             "  --lr X               candidate model learning rate (default: 0.002)\n"
             "  --l2 X               candidate model L2 on embeddings (default: 1e-6)\n"
             "  --batch N            candidate model batch (default: 256)\n"
+            "  --no-tie             separate history embeddings (default: tied to the output\n"
+            "                       embeddings when --embed = --dim; the bundle stores both)\n"
             "  --user-weight W      weight a user's examples by n^-W (n: the user's training\n"
             "                       interactions), so heavy users do not dominate (default: 0)\n"
             "  --rank-embed K       ranker field embedding size (default: 16)\n"
@@ -82,7 +84,7 @@ int cmd_fit(int argc, char **argv)
 {
     enum {
         O_DATA = 1000, O_OUT, O_NAME, O_VERSION, O_RANKER, O_NO_HOLDOUT, O_COLD, O_TIME, O_SEED,
-        O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH, O_USER_WEIGHT,
+        O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH, O_USER_WEIGHT, O_TIE,
         O_RANK_EMBED, O_RANK_HIDDEN, O_RANK_EPOCHS, O_RANK_LR, O_RANK_BATCH, O_RANK_UNSEEN, O_RANK_L2, O_RANK_LR_SPARSE, O_NO_RANK_WARM, O_WATCH,
         O_NO_CONTENT, O_CONTENT_EPOCHS, O_INDEX, O_NPROBE, O_EF, O_THREADS, O_QUIET, O_JSON,
         O_HELP,
@@ -108,6 +110,7 @@ int cmd_fit(int argc, char **argv)
         {"l2", required_argument, NULL, O_L2},
         {"batch", required_argument, NULL, O_BATCH},
         {"user-weight", required_argument, NULL, O_USER_WEIGHT},
+        {"no-tie", no_argument, NULL, O_TIE},
         {"rank-embed", required_argument, NULL, O_RANK_EMBED},
         {"rank-hidden", required_argument, NULL, O_RANK_HIDDEN},
         {"rank-epochs", required_argument, NULL, O_RANK_EPOCHS},
@@ -221,6 +224,7 @@ int cmd_fit(int argc, char **argv)
             bad = parse_int(cmd, "--batch", optarg, 1, 65536, &v);
             o.cand_batch = (size_t)v;
             break;
+        case O_TIE: o.cand_tie = 0; break;
         case O_USER_WEIGHT:
             bad = parse_double(cmd, "--user-weight", optarg, 0, 1, &d);
             o.cand_user_weight = d;

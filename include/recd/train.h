@@ -102,6 +102,7 @@ typedef struct recd_fit_opts {
     float cand_l2;
     size_t cand_batch;
     double cand_user_weight; /* example weight n_u^-w for a user with n_u examples */
+    int cand_tie;            /* history embeddings tied to the output embeddings (E == D) */
     /* ranker */
     size_t rank_embed_dim, rank_hidden[RECD_SYNTH_MAX_LAYERS], nrank_hidden;
     int rank_epochs;

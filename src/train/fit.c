@@ -40,6 +40,7 @@ void recd_fit_defaults(recd_fit_opts_t *o)
     o->cand_l2 = c.l2_emb;
     o->cand_batch = c.batch;
     o->cand_user_weight = c.user_weight_power;
+    o->cand_tie = c.tie;
     o->rank_embed_dim = 16;
     o->rank_hidden[0] = 256;
     o->rank_hidden[1] = 128;
@@ -288,6 +289,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     co.lr = o->cand_lr;
     co.l2_emb = o->cand_l2;
     co.user_weight_power = o->cand_user_weight;
+    co.tie = o->cand_tie;
     co.batch = o->cand_batch;
     co.seed = o->seed;
     co.verbose = o->verbose;

@@ -143,6 +143,7 @@ typedef struct tf_cand_opts {
     size_t batch;
     int max_epochs, patience;
     double user_weight_power; /* example weight n_u^-power per user (0: none) */
+    int tie;                  /* history embeddings = output embeddings (needs E == D) */
     uint64_t seed;
     int verbose;
 } tf_cand_opts_t;
@@ -152,7 +153,8 @@ typedef struct tf_cand {
     size_t N, D, E;
     size_t ninputs;             /* 1 (history) + user fields */
     int field_of[TF_MAX_FIELDS]; /* input j >= 1: schema field index */
-    recd_param_t *hist, *item;
+    recd_param_t *hist, *item; /* hist is NULL when tied to item */
+    int tied;
     recd_param_t *ftab[TF_MAX_FIELDS]; /* per input j >= 1 */
     recd_param_t *w[TF_MAX_LAYERS + 1], *b[TF_MAX_LAYERS + 1];
     size_t in[TF_MAX_LAYERS + 1], out[TF_MAX_LAYERS + 1];

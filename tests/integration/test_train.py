@@ -180,7 +180,8 @@ def test_recovered_rankings_follow_the_true_factors(tmp_path):
     run("synth", "--out", data, "--users", "3000", "--items", "5000", "--events", "300000",
         "--seed", "5")
     models = str(tmp_path / "m")
-    p = run("fit", "--data", data, "--out", models, "--epochs", "12", "--rank-epochs", "1",
+    p = run("fit", "--data", data, "--out", models, "--epochs", "12", "--dim", "64", "--embed",
+            "64", "--rank-epochs", "1",
             "--rank-embed", "8", "--rank-hidden", "32", "--no-content", "--json", "--quiet")
     bdir = json.loads(p.stdout)["bundle"]
     _, users = read_tsv(os.path.join(data, "truth", "user_factors.tsv"))

@@ -111,6 +111,7 @@ $(B)/gen/buildinfo.h: FORCE
 	@mkdir -p $(dir $@)
 	@printf '#define RECD_BUILD_GIT "%s"\n' "$(GIT_REV)" > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+.PHONY: FORCE
 FORCE:
 
 # keep intermediate objects of the chained pattern rules

@@ -123,6 +123,96 @@ void recd_arena_free(recd_arena_t *a);
 #define RECD_FNV1A64_INIT 0xcbf29ce484222325ULL
 uint64_t recd_fnv1a64(uint64_t h, const void *data, size_t len);
 
+/* ---- pseudo-random numbers ------------------------------------------------
+ * One deterministic generator for the whole code base (synthetic data,
+ * weight initialisation, shuffling, negative sampling): xoshiro256** by
+ * Blackman & Vigna ("Scrambled Linear Pseudorandom Number Generators",
+ * ACM TOMS 2021), its state filled with successive outputs of splitmix64
+ * by Steele, Lea & Flood ("Fast Splittable Pseudorandom Number
+ * Generators", OOPSLA 2014), which never yields the all-zero state.
+ * Outputs are part of the training contract: the same seed gives the same
+ * numbers on every platform, so nothing here may change a single bit.
+ * Not for secrets. One generator per thread (no locking). */
+typedef struct recd_rng {
+    uint64_t s[4];
+} recd_rng_t;
+
+/* splitmix64: advance *state by the golden-ratio increment and return the
+ * mixed new value (a bijection of it). */
+uint64_t recd_splitmix64(uint64_t *state);
+/* Fill r with four successive splitmix64 draws starting from seed. */
+void recd_rng_seed(recd_rng_t *r, uint64_t seed);
+/* Stream `stream` of seed `seed`: recd_rng_seed(r, seed ^ stream *
+ * 0xd1342543de82ef95), so different streams of one seed are independent
+ * (stream 0 is recd_rng_seed(r, seed)). */
+void recd_rng_seed_stream(recd_rng_t *r, uint64_t seed, uint64_t stream);
+/* Standard normal by Marsaglia's polar method (rejection; log and sqrt),
+ * one value per call, nothing cached. */
+double recd_rng_gauss(recd_rng_t *r);
+
+/* Next 64 random bits (xoshiro256**). */
+static inline uint64_t recd_rng_next(recd_rng_t *r)
+{
+    uint64_t *s = r->s;
+    uint64_t x = s[1] * 5;
+    uint64_t out = ((x << 7) | (x >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return out;
+}
+
+/* Uniform double in [0, 1): the top 53 bits of one draw. */
+static inline double recd_rng_unit(recd_rng_t *r)
+{
+    return (double)(recd_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform double in (0, 1), never 0 or 1 (safe under log): the top 53 bits
+ * of one draw plus one half, scaled. */
+static inline double recd_rng_open(recd_rng_t *r)
+{
+    return ((double)(recd_rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* Unbiased uniform integer in [0, n), n > 0: Lemire's multiply-shift on the
+ * top 32 bits of a draw, with rejection ("Fast Random Integer Generation in
+ * an Interval", ACM TOMS 2019). Usually one draw, occasionally more. */
+static inline uint32_t recd_rng_below(recd_rng_t *r, uint32_t n)
+{
+    uint64_t m = (recd_rng_next(r) >> 32) * (uint64_t)n;
+    uint32_t lo = (uint32_t)m;
+    if (lo < n) {
+        uint32_t t = (uint32_t)-n % n;
+        while (lo < t) {
+            m = (recd_rng_next(r) >> 32) * (uint64_t)n;
+            lo = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+/* Uniform integer in [0, n), n > 0, from exactly one draw: the top 32 bits
+ * times n, shifted down 32 (multiply-shift without rejection; each value's
+ * probability is off by less than 2^-32). */
+static inline uint32_t recd_rng_below_fast(recd_rng_t *r, uint32_t n)
+{
+    return (uint32_t)(((recd_rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* Uniform integer in [0, n), n > 0, from exactly one draw: all 64 bits times
+ * n, shifted down 64 (128-bit multiply-shift without rejection; bias below
+ * n / 2^64). Not the same numbers as recd_rng_below_fast. */
+static inline uint64_t recd_rng_below64_fast(recd_rng_t *r, uint64_t n)
+{
+    __extension__ typedef unsigned __int128 recd_u128_t;
+    return (uint64_t)(((recd_u128_t)recd_rng_next(r) * n) >> 64);
+}
+
 /* ---- systemd notify (sd_notify protocol, no libsystemd) -------------------
  * Sends state (e.g. "READY=1\nSTATUS=serving") to $NOTIFY_SOCKET when it is
  * set; a no-op returning 0 otherwise. Thread-safe. */

@@ -13,6 +13,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "recd/core.h"
 #include "recd/nn.h"
 
 /* d[0..8) = sqrt(d[0..8)); the inputs are >= 0 */
@@ -271,60 +272,18 @@ int recd_opt_step(recd_opt_t *o, recd_param_t *const *ps, size_t n)
 
 /* ---- initialisation ---------------------------------------------------------- */
 
-/* xoshiro256** (Blackman & Vigna, "Scrambled Linear Pseudorandom Number
- * Generators", 2018), its state filled by splitmix64 as its authors
- * recommend (never all zero). Private to this file. */
-typedef struct xoshiro {
-    uint64_t s[4];
-} xoshiro_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void xo_seed(xoshiro_t *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xo_next(xoshiro_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* uniform in [0, 1) with 53 random bits */
-static double xo_unit(xoshiro_t *r)
-{
-    return (double)(xo_next(r) >> 11) * 0x1.0p-53;
-}
+/* Both initialisers draw from the shared xoshiro256** (Blackman & Vigna),
+ * its state filled by splitmix64 (Steele et al.) from the seed alone
+ * (recd_rng_seed in recd/core.h). */
 
 void recd_nn_init_normal(float *w, size_t n, float std, uint64_t seed)
 {
-    xoshiro_t r;
-    xo_seed(&r, seed);
+    recd_rng_t r;
+    recd_rng_seed(&r, seed);
     /* Box & Muller (1958): two independent normals per pair of uniforms */
     for (size_t i = 0; i < n; i += 2) {
-        double u1 = 1.0 - xo_unit(&r); /* (0, 1]: log is finite */
-        double u2 = xo_unit(&r);
+        double u1 = 1.0 - recd_rng_unit(&r); /* (0, 1]: log is finite */
+        double u2 = recd_rng_unit(&r);
         double rad = sqrt(-2.0 * log(u1)) * (double)std;
         double th = 6.283185307179586 * u2;
         w[i] = (float)(rad * cos(th));
@@ -337,10 +296,10 @@ void recd_nn_init_glorot(float *w, size_t in, size_t out, uint64_t seed)
 {
     if (in + out == 0)
         return;
-    xoshiro_t r;
-    xo_seed(&r, seed);
+    recd_rng_t r;
+    recd_rng_seed(&r, seed);
     double a = sqrt(6.0 / (double)(in + out));
     size_t n = in * out;
     for (size_t i = 0; i < n; i++)
-        w[i] = (float)((2.0 * xo_unit(&r) - 1.0) * a);
+        w[i] = (float)((2.0 * recd_rng_unit(&r) - 1.0) * a);
 }

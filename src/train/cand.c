@@ -186,16 +186,16 @@ static int sampler_init(sampler_t *sm, int kind, const uint32_t *count, size_t N
     return 0;
 }
 
-static uint32_t sampler_draw(const sampler_t *sm, tf_rng_t *r)
+static uint32_t sampler_draw(const sampler_t *sm, recd_rng_t *r)
 {
     if (sm->kind == 0) {
-        double x = exp(tf_rng_unit(r) * log((double)sm->N + 1.0)) - 1.0;
+        double x = exp(recd_rng_unit(r) * log((double)sm->N + 1.0)) - 1.0;
         size_t rank = (size_t)x;
         if (rank >= sm->N)
             rank = sm->N - 1;
         return sm->by_rank[rank];
     }
-    double x = tf_rng_unit(r) * sm->cdf[sm->N - 1];
+    double x = recd_rng_unit(r) * sm->cdf[sm->N - 1];
     size_t lo = 0, hi = sm->N - 1;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -494,8 +494,8 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
     recd_opt_t opt;
     recd_opt_init(&opt, (recd_opt_kind_t)o->optimizer);
     opt.lr = o->lr;
-    tf_rng_t rng;
-    tf_rng_init(&rng, o->seed, 7);
+    recd_rng_t rng;
+    recd_rng_seed_stream(&rng, o->seed, 7);
     double best = -1;
     int bad_epochs = 0;
     uint64_t t_start = recd_time_mono_us();
@@ -505,7 +505,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
         uint64_t t0 = recd_time_mono_us();
         /* shuffle */
         for (size_t i = nex; i > 1; i--) {
-            size_t j = tf_rng_below(&rng, (uint32_t)i);
+            size_t j = recd_rng_below(&rng, (uint32_t)i);
             uint32_t t = ex[i - 1];
             ex[i - 1] = ex[j];
             ex[j] = t;

@@ -21,14 +21,9 @@ struct recd_bundle_writer;
 #define TF_MAX_LAYERS 8
 #define TF_NONE UINT32_MAX
 
-/* ---- PRNG (xoshiro256** seeded through splitmix64) ---------------------------- */
-typedef struct tf_rng {
-    uint64_t s[4];
-} tf_rng_t;
-void tf_rng_init(tf_rng_t *r, uint64_t seed, uint64_t stream);
-uint64_t tf_rng_next(tf_rng_t *r);
-double tf_rng_unit(tf_rng_t *r);            /* [0, 1) */
-uint32_t tf_rng_below(tf_rng_t *r, uint32_t n); /* [0, n) */
+/* Randomness: the shared xoshiro256** of recd/core.h, one stream per purpose
+ * (recd_rng_seed_stream(r, seed, stream)), bounded draws unbiased
+ * (recd_rng_below). */
 
 /* ---- feature schema ------------------------------------------------------------
  * Every field of the bundle's schema with its values hashed for every row

@@ -110,8 +110,8 @@ int tf_rex_build(const recd_dataset_t *ds, int watch_weight, size_t neg_per_pos,
         ex = malloc((npos ? npos : 1) * (1 + neg_per_pos) * sizeof *ex);
         if (!ex)
             goto oom;
-        tf_rng_t r;
-        tf_rng_init(&r, seed, 23);
+        recd_rng_t r;
+        recd_rng_seed_stream(&r, seed, 23);
         size_t N = ds->items.nrows;
         for (size_t i = 0; i < ds->nevents; i++) {
             const recd_event_t *e = &ds->events[i];
@@ -120,7 +120,7 @@ int tf_rex_build(const recd_dataset_t *ds, int watch_weight, size_t neg_per_pos,
             float w = watch_weight && e->type == RECD_EV_WATCH && e->value > 0 ? e->value : 1;
             ex[n++] = (tf_rex_t){e->user, e->item, (uint32_t)i, e->ts, 1.0f, w};
             for (size_t j = 0; j < neg_per_pos && N > 1; j++) {
-                uint32_t it = tf_rng_below(&r, (uint32_t)N);
+                uint32_t it = recd_rng_below(&r, (uint32_t)N);
                 if (it == e->item)
                     it = (it + 1) % (uint32_t)N;
                 ex[n++] = (tf_rex_t){e->user, it, (uint32_t)i, e->ts, 0.0f, 1.0f};

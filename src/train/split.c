@@ -1,67 +1,12 @@
-/* The evaluation split, the trainer's PRNG and the metrics. The split is a
- * pure function of the dataset and the options, so `fit` and `eval` (and
- * any later run) cut the same way. */
+/* The evaluation split and the metrics. The split is a pure function of the
+ * dataset and the options, so `fit` and `eval` (and any later run) cut the
+ * same way. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-/* ---- PRNG ----------------------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void tf_rng_init(tf_rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t tf_rng_next(tf_rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-double tf_rng_unit(tf_rng_t *r)
-{
-    return (double)(tf_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-uint32_t tf_rng_below(tf_rng_t *r, uint32_t n)
-{
-    /* Lemire's multiply-shift with rejection: unbiased */
-    uint64_t m = (uint64_t)(uint32_t)(tf_rng_next(r) >> 32) * n;
-    uint32_t lo = (uint32_t)m;
-    if (lo < n) {
-        uint32_t t = (uint32_t)-n % n;
-        while (lo < t) {
-            m = (uint64_t)(uint32_t)(tf_rng_next(r) >> 32) * n;
-            lo = (uint32_t)m;
-        }
-    }
-    return (uint32_t)(m >> 32);
-}
 
 /* ---- split ------------------------------------------------------------------------- */
 
@@ -108,7 +53,7 @@ static int is_positive(const recd_dataset_t *ds, const recd_event_t *e)
 
 static uint64_t mix(uint64_t x)
 {
-    return splitmix64(&x);
+    return recd_splitmix64(&x);
 }
 
 int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts_t *o,
@@ -268,11 +213,11 @@ size_t tf_loo_negatives(const tf_split_t *sp, const recd_dataset_t *ds, uint32_t
     for (size_t i = 0; i < nu; i++)
         mine[i] = sp->inter[a + i].item;
     qsort(mine, nu, sizeof *mine, u32_cmp);
-    tf_rng_t r;
-    tf_rng_init(&r, sp->o.seed, 0x100000000ULL + u);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, sp->o.seed, 0x100000000ULL + u);
     size_t k = 0;
     while (k < n) {
-        uint32_t x = tf_rng_below(&r, (uint32_t)N);
+        uint32_t x = recd_rng_below(&r, (uint32_t)N);
         if (sorted_has(mine, nu, x))
             continue;
         int dup = 0;

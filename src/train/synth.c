@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "recd/ann.h"
+#include "recd/core.h"
 #include "recd/model.h"
 #include "recd/train.h"
 
@@ -57,64 +58,17 @@
 
 /* ---- PRNG --------------------------------------------------------------------------- */
 
-typedef struct rng {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Independent stream `stream` of seed `seed`. */
-static void rng_init(rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256** (Blackman and Vigna). */
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* Uniform in [0, 1). */
-static double rng_unit(rng_t *r)
-{
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-/* Uniform integer in [0, n) (n < 2^32; the bias of the multiply-shift
- * is below 2^-32, irrelevant here). */
-static uint32_t rng_below(rng_t *r, uint32_t n)
-{
-    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
+/* The shared xoshiro256** (recd/core.h): stream S_* of the seed per purpose,
+ * bounded draws by recd_rng_below_fast (one draw each). */
 
 /* Approximately standard normal: the sum of four uniforms, centred and
  * scaled to unit variance (tails end at +-3.46, harmless for weights). */
-static double rng_gauss(rng_t *r)
+static double gauss_sum4(recd_rng_t *r)
 {
-    double s = rng_unit(r) + rng_unit(r) + rng_unit(r) + rng_unit(r);
+    double s = recd_rng_unit(r); /* one statement per draw: a fixed order */
+    s += recd_rng_unit(r);
+    s += recd_rng_unit(r);
+    s += recd_rng_unit(r);
     return (s - 2.0) * 1.7320508075688772;
 }
 
@@ -348,10 +302,10 @@ size_t recd_train_synth_topics(const recd_synth_opts_t *o, uint32_t *topic)
 {
     size_t T = topic_count(o);
     if (topic) {
-        rng_t r;
-        rng_init(&r, o->seed, S_ASSIGN);
+        recd_rng_t r;
+        recd_rng_seed_stream(&r, o->seed, S_ASSIGN);
         for (size_t i = 0; i < o->n_items; i++)
-            topic[i] = rng_below(&r, (uint32_t)T);
+            topic[i] = recd_rng_below_fast(&r, (uint32_t)T);
     }
     return T;
 }
@@ -365,11 +319,11 @@ typedef struct topics {
 } topics_t;
 
 /* Fill v[n] with N(0, 1) draws and scale to unit length. */
-static void unit_vector(rng_t *r, double *v, size_t n)
+static void unit_vector(recd_rng_t *r, double *v, size_t n)
 {
     double ss = 0;
     for (size_t j = 0; j < n; j++) {
-        v[j] = rng_gauss(r);
+        v[j] = gauss_sum4(r);
         ss += v[j] * v[j];
     }
     double inv = ss > 0 ? 1.0 / sqrt(ss) : 0;
@@ -398,14 +352,14 @@ static int topics_make(const recd_synth_opts_t *o, topics_t *tp)
     tp->year = malloc(T * sizeof(int));
     if (!tp->code || !tp->centroid || !tp->genre1 || !tp->genre2 || !tp->year)
         return RECD_ENOMEM;
-    rng_t r;
-    rng_init(&r, o->seed, S_TOPICS);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, o->seed, S_TOPICS);
     for (size_t t = 0; t < T; t++) {
         unit_vector(&r, tp->code + t * E, E);
         unit_vector(&r, tp->centroid + t * D, D);
-        tp->genre1[t] = (int)rng_below(&r, NGENRES);
-        tp->genre2[t] = (tp->genre1[t] + 1 + (int)rng_below(&r, NGENRES - 1)) % NGENRES;
-        tp->year[t] = 1935 + (int)rng_below(&r, 81);
+        tp->genre1[t] = (int)recd_rng_below_fast(&r, NGENRES);
+        tp->genre2[t] = (tp->genre1[t] + 1 + (int)recd_rng_below_fast(&r, NGENRES - 1)) % NGENRES;
+        tp->year[t] = 1935 + (int)recd_rng_below_fast(&r, 81);
     }
     return 0;
 }
@@ -459,10 +413,10 @@ static uint64_t *make_popularity(const recd_synth_opts_t *o)
         return NULL;
     for (size_t i = 0; i < N; i++)
         pop[i] = i; /* ranks, shuffled below */
-    rng_t r;
-    rng_init(&r, o->seed, S_POP);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, o->seed, S_POP);
     for (size_t i = N - 1; i > 0; i--) {
-        size_t j = rng_below(&r, (uint32_t)(i + 1));
+        size_t j = recd_rng_below_fast(&r, (uint32_t)(i + 1));
         uint64_t tmp = pop[i];
         pop[i] = pop[j];
         pop[j] = tmp;
@@ -477,27 +431,28 @@ static uint64_t *make_popularity(const recd_synth_opts_t *o)
 static int make_items(const recd_synth_opts_t *o, const topics_t *tp, const uint32_t *topic,
                       const uint64_t *pop, sbuf_t *b)
 {
-    rng_t r;
-    rng_init(&r, o->seed, S_ITEMS);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, o->seed, S_ITEMS);
     sb_printf(b, "id\tgenres\tyear\tpopularity\n");
     for (size_t i = 0; i < o->n_items; i++) {
         uint32_t t = topic[i];
         /* 1-3 distinct genres: usually the topic's primary one, often its
          * secondary one, otherwise any; written in the canonical order. */
-        unsigned n = 1 + rng_below(&r, 3), have = 0;
+        unsigned n = 1 + recd_rng_below_fast(&r, 3), have = 0;
         uint32_t mask = 0;
         while (have < n) {
             int g;
             if (have == 0)
-                g = rng_unit(&r) < 0.85 ? tp->genre1[t] : (int)rng_below(&r, NGENRES);
+                g = recd_rng_unit(&r) < 0.85 ? tp->genre1[t]
+                                             : (int)recd_rng_below_fast(&r, NGENRES);
             else
-                g = rng_unit(&r) < 0.5 ? tp->genre2[t] : (int)rng_below(&r, NGENRES);
+                g = recd_rng_unit(&r) < 0.5 ? tp->genre2[t] : (int)recd_rng_below_fast(&r, NGENRES);
             if (!(mask & (1u << g))) {
                 mask |= 1u << g;
                 have++;
             }
         }
-        long year = tp->year[t] + (long)floor(8.0 * rng_gauss(&r) + 0.5);
+        long year = tp->year[t] + (long)floor(8.0 * gauss_sum4(&r) + 0.5);
         year = year < 1930 ? 1930 : year > 2020 ? 2020 : year;
         sb_printf(b, "i%zu\t", i);
         const char *sep = "";
@@ -521,15 +476,15 @@ static int put(recd_bundle_writer_t *w, const char *name, const float *data, int
 }
 
 /* A [d0, d1] (d1 = 0: [d0]) tensor of N(0, std^2) draws. */
-static int put_random(recd_bundle_writer_t *w, rng_t *r, const char *name, int64_t d0, int64_t d1,
-                      double std, recd_err_t *err)
+static int put_random(recd_bundle_writer_t *w, recd_rng_t *r, const char *name, int64_t d0,
+                      int64_t d1, double std, recd_err_t *err)
 {
     size_t n = (size_t)d0 * (size_t)(d1 > 0 ? d1 : 1);
     float *v = malloc(n * sizeof *v);
     if (!v)
         return recd_err_set(err, RECD_ENOMEM, "out of memory (tensor %s)", name);
     for (size_t i = 0; i < n; i++)
-        v[i] = (float)(std * rng_gauss(r));
+        v[i] = (float)(std * gauss_sum4(r));
     int rc = put(w, name, v, d0, d1, err);
     free(v);
     return rc;
@@ -559,14 +514,14 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
     }
 
     /* cand.item_emb: unit vectors around the topic centroid. */
-    rng_t r;
-    rng_init(&r, o->seed, S_ITEM_EMB);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, o->seed, S_ITEM_EMB);
     double dscale = ITEM_NOISE / sqrt((double)D);
     for (size_t i = 0; i < N; i++) {
         const double *c = tp->centroid + (size_t)topic[i] * D;
         double ss = 0;
         for (size_t j = 0; j < D; j++) {
-            v[j] = c[j] + dscale * rng_gauss(&r);
+            v[j] = c[j] + dscale * gauss_sum4(&r);
             ss += v[j] * v[j];
         }
         double inv = 1.0 / sqrt(ss);
@@ -579,18 +534,18 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
         goto out;
 
     /* cand.hist_emb: the topic code plus noise. */
-    rng_init(&r, o->seed, S_HIST_EMB);
+    recd_rng_seed_stream(&r, o->seed, S_HIST_EMB);
     double escale = HIST_NOISE / sqrt((double)E);
     for (size_t i = 0; i < N; i++) {
         const double *g = tp->code + (size_t)topic[i] * E;
         for (size_t j = 0; j < E; j++)
-            he[i * E + j] = (float)(g[j] + escale * rng_gauss(&r));
+            he[i * E + j] = (float)(g[j] + escale * gauss_sum4(&r));
     }
     if ((rc = put(w, "cand.hist_emb", he, (int64_t)N, (int64_t)E, err)) != 0)
         goto out;
 
     /* cand.field.<f> for the user fields. */
-    rng_init(&r, o->seed, S_CAND_FIELD);
+    recd_rng_seed_stream(&r, o->seed, S_CAND_FIELD);
     for (int f = 0; f < NUSER_FIELDS && rc == 0; f++) {
         char name[64];
         snprintf(name, sizeof name, "cand.field.%s", FIELDS[f].name);
@@ -613,7 +568,7 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
     for (size_t j = 0; j < D; j++)
         pss += popdir[j] * popdir[j];
     double pinv = pss > 0 ? 1.0 / sqrt(pss) : 0;
-    rng_init(&r, o->seed, S_TOWER);
+    recd_rng_seed_stream(&r, o->seed, S_TOWER);
     for (size_t l = 0; l < nl && rc == 0; l++) {
         size_t in = dims[l], outn = dims[l + 1];
         float *wt = malloc(in * outn * sizeof *wt);
@@ -627,7 +582,7 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
         /* Random background first, then the structure written over it. */
         double rnd = l == 0 ? 0.3 / sqrt((double)in) : l == nl - 1 ? 0.02 : 0.01;
         for (size_t k = 0; k < in * outn; k++)
-            wt[k] = (float)(rnd * rng_gauss(&r));
+            wt[k] = (float)(rnd * gauss_sum4(&r));
         if (l == 0) {
             /* unit t < T: GAIN * (<code_t, history> - THRESHOLD), with a
              * tenth of the background on the user-field inputs. */
@@ -688,8 +643,8 @@ static int write_ranker(recd_bundle_writer_t *w, const recd_synth_opts_t *o, jso
                         recd_err_t *err)
 {
     size_t K = o->rank_embed_dim;
-    rng_t r;
-    rng_init(&r, o->seed, S_RANK);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, o->seed, S_RANK);
     int rc = 0;
     json_t *fields = json_array(), *mlp = json_array(), *crosses = json_array();
     if (!fields || !mlp || !crosses) {

@@ -212,10 +212,10 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
                      o->min_count);
         goto fail;
     }
-    tf_rng_t rng;
-    tf_rng_init(&rng, o->seed, 11);
+    recd_rng_t rng;
+    recd_rng_seed_stream(&rng, o->seed, 11);
     for (size_t i = n; i > 1; i--) {
-        size_t j = tf_rng_below(&rng, (uint32_t)i);
+        size_t j = recd_rng_below(&rng, (uint32_t)i);
         uint32_t t = items[i - 1];
         items[i - 1] = items[j];
         items[j] = t;
@@ -239,7 +239,7 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
     for (int ep = 1; ep <= o->max_epochs; ep++) {
         uint64_t t0 = recd_time_mono_us();
         for (size_t i = ntr; i > 1; i--) {
-            size_t j = tf_rng_below(&rng, (uint32_t)i);
+            size_t j = recd_rng_below(&rng, (uint32_t)i);
             uint32_t t = items[i - 1];
             items[i - 1] = items[j];
             items[j] = t;

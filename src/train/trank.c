@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recd/core.h"
 #include "recd/model.h"
 #include "recd/nn.h"
 #include "recd/trank.h"
@@ -95,48 +96,10 @@ struct recd_trank {
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* xoshiro256** (Blackman & Vigna) for shuffling; seeded by splitmix64. */
-typedef struct rng {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static void rng_seed(rng_t *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
-
-/* Uniform in [0, n) by Lemire's multiply-shift (the tiny bias is fine for
- * shuffling; it is deterministic). */
-static size_t rng_below(rng_t *r, size_t n)
-{
-    return (size_t)(((unsigned __int128)rng_next(r) * n) >> 64);
-}
+/* Randomness (shuffling, dropout, initial weights) comes from the shared
+ * xoshiro256** of recd/core.h (Blackman & Vigna), seeded through splitmix64
+ * (Steele et al.); shuffles draw with recd_rng_below64_fast (one 128-bit
+ * multiply-shift per swap). */
 
 static char *dupstr(const char *s)
 {
@@ -427,7 +390,7 @@ static recd_param_t *add_param(recd_trank_t *m, const char *name, size_t rows, s
 static uint64_t param_seed(uint64_t seed, size_t i)
 {
     uint64_t s = seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(i + 1));
-    return splitmix64(&s);
+    return recd_splitmix64(&s);
 }
 
 static recd_trank_t *model_new(const recd_trank_opts_t *o, const recd_trank_schema_t *s,
@@ -634,12 +597,12 @@ static void mean_rows(const float *t, size_t k, const uint32_t *ids, size_t n, f
 /* Inverted dropout (Srivastava et al., JMLR 2014) on n activations: each
  * is zeroed with probability p (in steps of 2^-16) and the rest scaled by
  * 1 / (1 - p), so inference needs no rescaling. */
-static void dropout(float *y, size_t n, float p, rng_t *r)
+static void dropout(float *y, size_t n, float p, recd_rng_t *r)
 {
     uint32_t cut = (uint32_t)(p * 65536.0f);
     float keep = 1.0f / (1.0f - p);
     for (size_t i = 0; i < n; i += 4) {
-        uint64_t bits = rng_next(r);
+        uint64_t bits = recd_rng_next(r);
         for (size_t j = i; j < i + 4 && j < n; j++, bits >>= 16)
             y[j] = (uint32_t)(bits & 0xffff) < cut ? 0.0f : y[j] * keep;
     }
@@ -649,7 +612,7 @@ static void dropout(float *y, size_t n, float p, rng_t *r)
  * backward pass needs (field vectors, FM sums, layer outputs). drop: the
  * dropout stream when training (NULL: no dropout). */
 static void forward(const recd_trank_t *m, const recd_trank_data_t *d, size_t bn, work_t *w,
-                    rng_t *drop)
+                    recd_rng_t *drop)
 {
     size_t k = m->k, nf = m->nf, fk = nf * k, ns = m->nslots;
     int fm = m->o.kind == RECD_TRANK_DEEPFM;
@@ -660,7 +623,7 @@ static void forward(const recd_trank_t *m, const recd_trank_data_t *d, size_t bn
     for (size_t i = 0; i < bn; i++) {
         const uint64_t *o = d->off + w->ex[i] * ns;
         float z = bias, *x = w->x + i * fk;
-        int un = w->unseen[i] = unseen_on && rng_next(drop) < unseen_cut;
+        int un = w->unseen[i] = unseen_on && recd_rng_next(drop) < unseen_cut;
         for (size_t f = 0; f < nf; f++) {
             const uint32_t *ids = d->ids + o[f];
             size_t n = (size_t)(o[f + 1] - o[f]);
@@ -976,7 +939,7 @@ static void fmt_rate(double r, char *buf, size_t cap)
 /* One epoch over train in the order perm; returns the weighted mean loss
  * (before each batch's update), NaN when it diverged. */
 static double run_epoch(recd_trank_t *m, const recd_trank_data_t *tr, const size_t *perm,
-                        recd_opt_t opt[2], double wmean, work_t *w, rng_t *drop)
+                        recd_opt_t opt[2], double wmean, work_t *w, recd_rng_t *drop)
 {
     size_t B = w->cap;
     double loss = 0.0, wsum = 0.0;
@@ -1070,9 +1033,9 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     }
     for (size_t i = 0; i < train->n; i++)
         perm[i] = i;
-    rng_t rng, drop; /* shuffling, dropout: separate streams */
-    rng_seed(&rng, o->seed ^ 0x7472616e6bULL);
-    rng_seed(&drop, o->seed ^ 0x64726f70ULL);
+    recd_rng_t rng, drop; /* shuffling, dropout: separate streams */
+    recd_rng_seed(&rng, o->seed ^ 0x7472616e6bULL);
+    recd_rng_seed(&drop, o->seed ^ 0x64726f70ULL);
     recd_opt_t opt[2]; /* dense, sparse */
     for (int i = 0; i < 2; i++) {
         recd_opt_init(&opt[i], (recd_opt_kind_t)o->optimizer);
@@ -1087,7 +1050,7 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     for (epoch = 1; epoch <= o->max_epochs; epoch++) {
         double t0 = now_s();
         for (size_t i = train->n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = rng_below(&rng, i + 1), t = perm[i];
+            size_t j = recd_rng_below64_fast(&rng, i + 1), t = perm[i];
             perm[i] = perm[j];
             perm[j] = t;
         }
@@ -1391,8 +1354,8 @@ double recd_trank_debug_loss_grad(recd_trank_t *m, const recd_trank_data_t *d, c
     clear_grads(m);
     for (size_t i = 0; i < d->n; i++)
         w.ex[i] = i;
-    rng_t drop; /* the same dropout mask on every call */
-    rng_seed(&drop, 0x6465627567ULL);
+    recd_rng_t drop; /* the same dropout mask on every call */
+    recd_rng_seed(&drop, 0x6465627567ULL);
     forward(m, d, d->n, &w, &drop);
     gather_targets(d, d->n, &w);
     double loss = recd_nn_logloss(w.z, w.y, w.w, d->n, w.dz);

@@ -28,13 +28,15 @@
  *    a, and sometimes a purchase.
  *
  * Every user has its own PRNG stream, so a user's events do not depend on
- * the others'. xoshiro256** seeded through splitmix64 (Blackman and Vigna).
+ * the others'. xoshiro256** (Blackman and Vigna) seeded through splitmix64
+ * (Steele et al.), from recd/core.h.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "recd/core.h"
 #include "recd/dataset.h"
 
 #define TAU 0.25           /* softmax temperature folded into the user factors */
@@ -64,78 +66,14 @@
 
 /* ---- PRNG -------------------------------------------------------------------------------- */
 
-typedef struct rng {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Independent stream `stream` of seed `seed`. */
-static void rng_init(rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* Uniform in [0, 1). */
-static double rng_unit(rng_t *r)
-{
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-/* Uniform in (0, 1): safe under log. */
-static double rng_open(rng_t *r)
-{
-    return ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
-}
-
-/* Uniform integer in [0, n), n < 2^32. */
-static uint32_t rng_below(rng_t *r, uint32_t n)
-{
-    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
-
-/* Standard normal (Marsaglia's polar method: log and sqrt only). */
-static double rng_gauss(rng_t *r)
-{
-    for (;;) {
-        double a = 2.0 * rng_unit(r) - 1.0, b = 2.0 * rng_unit(r) - 1.0;
-        double s = a * a + b * b;
-        if (s > 0.0 && s < 1.0)
-            return a * sqrt(-2.0 * log(s) / s);
-    }
-}
+/* The shared xoshiro256** (recd/core.h): stream S_* of the seed per purpose,
+ * bounded draws by recd_rng_below_fast (one draw each), normals by
+ * Marsaglia's polar method (recd_rng_gauss). */
 
 /* Standard Gumbel. */
-static double rng_gumbel(rng_t *r)
+static double rng_gumbel(recd_rng_t *r)
 {
-    return -log(-log(rng_open(r)));
+    return -log(-log(recd_rng_open(r)));
 }
 
 enum {
@@ -197,17 +135,17 @@ static const char *const COMMON_WORDS[] = {
 #define WORD_MAX 12
 
 /* A pronounceable token of 2-3 syllables into buf (>= WORD_MAX bytes). */
-static void make_word(rng_t *r, char *buf, int capital)
+static void make_word(recd_rng_t *r, char *buf, int capital)
 {
     static const char C[] = "bcdfghjklmnprstvz";
     static const char V[] = "aeiou";
-    int syl = 2 + (int)rng_below(r, 2), n = 0;
+    int syl = 2 + (int)recd_rng_below_fast(r, 2), n = 0;
     for (int s = 0; s < syl; s++) {
-        buf[n++] = C[rng_below(r, sizeof C - 1)];
-        buf[n++] = V[rng_below(r, sizeof V - 1)];
+        buf[n++] = C[recd_rng_below_fast(r, sizeof C - 1)];
+        buf[n++] = V[recd_rng_below_fast(r, sizeof V - 1)];
     }
-    if (rng_below(r, 2))
-        buf[n++] = C[rng_below(r, sizeof C - 1)];
+    if (recd_rng_below_fast(r, 2))
+        buf[n++] = C[recd_rng_below_fast(r, sizeof C - 1)];
     buf[n] = '\0';
     if (capital)
         buf[0] = (char)(buf[0] - 'a' + 'A');
@@ -246,13 +184,13 @@ static float quant(double x)
     return (float)(round(x * 10000.0) / 10000.0) + 0.0f; /* never -0: files keep "0" */
 }
 
-static void unit_vector(rng_t *r, double *v, size_t k)
+static void unit_vector(recd_rng_t *r, double *v, size_t k)
 {
     double n2;
     do {
         n2 = 0;
         for (size_t j = 0; j < k; j++) {
-            v[j] = rng_gauss(r);
+            v[j] = recd_rng_gauss(r);
             n2 += v[j] * v[j];
         }
     } while (n2 < 1e-12);
@@ -263,8 +201,8 @@ static void unit_vector(rng_t *r, double *v, size_t k)
 
 static int make_topics(world_t *w)
 {
-    rng_t r;
-    rng_init(&r, w->o->seed, S_TOPICS);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, S_TOPICS);
     w->topics = calloc(w->T, sizeof *w->topics);
     w->dirs = malloc(w->T * w->K * sizeof *w->dirs);
     if (!w->topics || !w->dirs)
@@ -273,14 +211,14 @@ static int make_topics(world_t *w)
         topic_t *tp = &w->topics[t];
         tp->dir = w->dirs + t * w->K;
         unit_vector(&r, tp->dir, w->K);
-        tp->genre[0] = (int)rng_below(&r, NGENRES);
+        tp->genre[0] = (int)recd_rng_below_fast(&r, NGENRES);
         tp->ngenres = 1;
-        if (rng_unit(&r) < 0.6) {
-            int g = (int)rng_below(&r, NGENRES - 1);
+        if (recd_rng_unit(&r) < 0.6) {
+            int g = (int)recd_rng_below_fast(&r, NGENRES - 1);
             tp->genre[1] = g >= tp->genre[0] ? g + 1 : g;
             tp->ngenres = 2;
         }
-        tp->occupation = (int)rng_below(&r, NOCC);
+        tp->occupation = (int)recd_rng_below_fast(&r, NOCC);
         for (int k = 0; k < VOCAB; k++)
             make_word(&r, tp->words[k], 1);
         for (int k = 0; k < NTAGS; k++)
@@ -302,12 +240,12 @@ static int make_popularity(world_t *w)
     int rc = -1;
     if (!rank || !q || !small || !large || !w->alias_p || !w->alias_a || !w->b)
         goto out;
-    rng_t r;
-    rng_init(&r, w->o->seed, S_POP);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, S_POP);
     for (size_t i = 0; i < I; i++)
         rank[i] = (uint32_t)i;
     for (size_t i = I; i > 1; i--) { /* Fisher-Yates */
-        uint32_t j = rng_below(&r, (uint32_t)i);
+        uint32_t j = recd_rng_below_fast(&r, (uint32_t)i);
         uint32_t t = rank[i - 1];
         rank[i - 1] = rank[j];
         rank[j] = t;
@@ -366,13 +304,13 @@ out:
  * that the cache misses of a whole candidate set overlap (with 100k items
  * the factors do not fit in cache, and waiting for each row in turn made
  * generation memory-latency bound). */
-static void draw_candidates(const world_t *w, rng_t *r, uint32_t *cand, size_t n)
+static void draw_candidates(const world_t *w, recd_rng_t *r, uint32_t *cand, size_t n)
 {
     size_t row = w->K * sizeof(float);
     uint32_t frac[M_SLATE > M_PICK ? M_SLATE : M_PICK];
     /* the alias method in two passes, for the same reason */
     for (size_t j = 0; j < n; j++) {
-        uint64_t x = rng_next(r);
+        uint64_t x = recd_rng_next(r);
         cand[j] = (uint32_t)(((x >> 32) * (uint64_t)w->I) >> 32);
         frac[j] = (uint32_t)x;
         __builtin_prefetch(w->alias_p + cand[j]);
@@ -400,22 +338,22 @@ static int cmp_int(const void *a, const void *b)
 static int make_items(world_t *w, recd_dataset_t *ds, recd_err_t *err)
 {
     size_t K = w->K;
-    rng_t r;
-    rng_init(&r, w->o->seed, S_ITEMS);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, S_ITEMS);
     w->v = malloc(w->I * K * sizeof *w->v);
     if (!w->v)
         return recd_err_set(err, RECD_ENOMEM, "out of memory (item factors)");
     double sk = sqrt((double)K);
     for (size_t i = 0; i < w->I; i++) {
-        const topic_t *tp = &w->topics[rng_below(&r, (uint32_t)w->T)];
+        const topic_t *tp = &w->topics[recd_rng_below_fast(&r, (uint32_t)w->T)];
         for (size_t j = 0; j < K; j++)
-            w->v[i * K + j] = quant(tp->dir[j] + ITEM_NOISE * rng_gauss(&r) / sk);
+            w->v[i * K + j] = quant(tp->dir[j] + ITEM_NOISE * recd_rng_gauss(&r) / sk);
         /* genres: the topic's, sometimes one more, in the list's order */
         int g[3], ng = 0;
         for (int k = 0; k < tp->ngenres; k++)
             g[ng++] = tp->genre[k];
-        if (rng_unit(&r) < 0.15) {
-            int x = (int)rng_below(&r, NGENRES);
+        if (recd_rng_unit(&r) < 0.15) {
+            int x = (int)recd_rng_below_fast(&r, NGENRES);
             int dup = 0;
             for (int k = 0; k < ng; k++)
                 dup |= g[k] == x;
@@ -431,26 +369,27 @@ static int make_items(world_t *w, recd_dataset_t *ds, recd_err_t *err)
         }
         /* year: factor 1, plus noise */
         double yz = w->v[i * K + 1 % K] * sk;
-        long year = lround(1992.0 + 14.0 * yz + 8.0 * rng_gauss(&r));
+        long year = lround(1992.0 + 14.0 * yz + 8.0 * recd_rng_gauss(&r));
         year = year < 1930 ? 1930 : year > 2020 ? 2020 : year;
         /* title: 2-4 words, mostly the topic's */
         char title[4 * (WORD_MAX + 1)] = "";
-        int nw = 2 + (int)rng_below(&r, 3);
+        int nw = 2 + (int)recd_rng_below_fast(&r, 3);
         for (int k = 0; k < nw; k++) {
             if (k)
                 strcat(title, " ");
-            strcat(title, rng_unit(&r) < 0.75 ? tp->words[rng_below(&r, VOCAB)]
-                                              : COMMON_WORDS[rng_below(&r, NCOMMON)]);
+            strcat(title, recd_rng_unit(&r) < 0.75
+                              ? tp->words[recd_rng_below_fast(&r, VOCAB)]
+                              : COMMON_WORDS[recd_rng_below_fast(&r, NCOMMON)]);
         }
         /* tags: 0-3 distinct of the topic's */
-        double u = rng_unit(&r);
+        double u = recd_rng_unit(&r);
         int nt = u < 0.3 ? 0 : u < 0.6 ? 1 : u < 0.85 ? 2 : 3;
         int picked[3];
         char tags[3 * (WORD_MAX + 1)] = "";
         for (int k = 0; k < nt; k++) {
             int x, dup;
             do {
-                x = (int)rng_below(&r, NTAGS);
+                x = (int)recd_rng_below_fast(&r, NTAGS);
                 dup = 0;
                 for (int m = 0; m < k; m++)
                     dup |= picked[m] == x;
@@ -480,8 +419,8 @@ static double sigmoid(double x)
 static int make_users(world_t *w, recd_dataset_t *ds, recd_err_t *err)
 {
     size_t K = w->K;
-    rng_t r;
-    rng_init(&r, w->o->seed, S_USERS);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, S_USERS);
     w->u = malloc(w->U * K * sizeof *w->u);
     w->w = malloc(w->U * K * sizeof *w->w);
     w->utopic = malloc(w->U * sizeof *w->utopic);
@@ -495,12 +434,12 @@ static int make_users(world_t *w, recd_dataset_t *ds, recd_err_t *err)
     double sk = sqrt((double)K);
     for (size_t u = 0; u < w->U; u++) {
         /* taste: 1-3 topics with random weights, the first the largest */
-        int nt = 1 + (int)rng_below(&r, 3);
+        int nt = 1 + (int)recd_rng_below_fast(&r, 3);
         uint32_t tops[3];
         double wt[3], wsum = 0;
         for (int k = 0; k < nt; k++) {
-            tops[k] = rng_below(&r, (uint32_t)w->T);
-            wt[k] = 0.2 + rng_unit(&r);
+            tops[k] = recd_rng_below_fast(&r, (uint32_t)w->T);
+            wt[k] = 0.2 + recd_rng_unit(&r);
             wsum += wt[k];
         }
         int main_k = 0;
@@ -513,17 +452,17 @@ static int make_users(world_t *w, recd_dataset_t *ds, recd_err_t *err)
             double s = 0;
             for (int k = 0; k < nt; k++)
                 s += wt[k] / wsum * w->topics[tops[k]].dir[j];
-            x[j] = s + USER_NOISE * rng_gauss(&r) / sk;
+            x[j] = s + USER_NOISE * recd_rng_gauss(&r) / sk;
             n2 += x[j] * x[j];
         }
         double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
         for (size_t j = 0; j < K; j++) {
             x[j] *= inv;
             w->u[u * K + j] = quant(x[j] / TAU);
-            w->w[u * K + j] = (float)(rng_gauss(&r) / sk);
+            w->w[u * K + j] = (float)(recd_rng_gauss(&r) / sk);
         }
-        w->uoffset[u] = (float)(0.3 * rng_gauss(&r));
-        double d = rng_unit(&r), acc = 0;
+        w->uoffset[u] = (float)(0.3 * recd_rng_gauss(&r));
+        double d = recd_rng_unit(&r), acc = 0;
         w->udevice[u] = NDEV - 1;
         for (int k = 0; k < NDEV; k++) {
             acc += DEVICE_SHARE[k];
@@ -533,19 +472,19 @@ static int make_users(world_t *w, recd_dataset_t *ds, recd_err_t *err)
             }
         }
         /* demographics from taste: age from factor 0, gender from factor 2 */
-        long age = lround(35.0 + 12.0 * x[0] * sk + 8.0 * rng_gauss(&r));
+        long age = lround(35.0 + 12.0 * x[0] * sk + 8.0 * recd_rng_gauss(&r));
         age = age < 13 ? 13 : age > 70 ? 70 : age;
-        const char *gender = rng_unit(&r) < sigmoid(1.2 * x[2 % K] * sk) ? "M" : "F";
+        const char *gender = recd_rng_unit(&r) < sigmoid(1.2 * x[2 % K] * sk) ? "M" : "F";
         int occ;
-        double o = rng_unit(&r);
+        double o = recd_rng_unit(&r);
         if (age < 18 && o < 0.8)
             occ = OCC_K12;
         else if (age >= 65 && o < 0.7)
             occ = OCC_RETIRED;
-        else if (rng_unit(&r) < 0.5)
+        else if (recd_rng_unit(&r) < 0.5)
             occ = w->topics[w->utopic[u]].occupation;
         else
-            occ = (int)rng_below(&r, NOCC);
+            occ = (int)recd_rng_below_fast(&r, NOCC);
         char id[32], as[16];
         snprintf(id, sizeof id, "u%zu", u);
         snprintf(as, sizeof as, "%ld", age);
@@ -571,12 +510,12 @@ static int make_activity(world_t *w)
         free(wt);
         return -1;
     }
-    rng_t r;
-    rng_init(&r, w->o->seed, S_ACTIVITY);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, S_ACTIVITY);
     size_t minc = E / U < MIN_EVENTS ? E / U : MIN_EVENTS;
     double sum = 0;
     for (size_t u = 0; u < U; u++) {
-        wt[u] = exp(ACTIVITY_SIGMA * rng_gauss(&r));
+        wt[u] = exp(ACTIVITY_SIGMA * recd_rng_gauss(&r));
         sum += wt[u];
     }
     double rest = (double)(E - minc * U), acc = 0;
@@ -667,7 +606,7 @@ static void taste_at(const world_t *w, size_t u, double frac, double *ut)
 }
 
 /* Interaction (or session) times of user u: uniform over its window. */
-static int user_times(const world_t *w, rng_t *r, scratch_t *s, size_t n, int64_t span)
+static int user_times(const world_t *w, recd_rng_t *r, scratch_t *s, size_t n, int64_t span)
 {
     if (n > s->times_cap) {
         int64_t *t = realloc(s->times, n * sizeof *t);
@@ -676,10 +615,10 @@ static int user_times(const world_t *w, rng_t *r, scratch_t *s, size_t n, int64_
         s->times = t;
         s->times_cap = n;
     }
-    double len = (double)span * (0.05 + 0.95 * rng_unit(r));
-    double start = rng_unit(r) * ((double)span - len);
+    double len = (double)span * (0.05 + 0.95 * recd_rng_unit(r));
+    double start = recd_rng_unit(r) * ((double)span - len);
     for (size_t k = 0; k < n; k++)
-        s->times[k] = (int64_t)(start + rng_unit(r) * len);
+        s->times[k] = (int64_t)(start + recd_rng_unit(r) * len);
     qsort(s->times, n, sizeof *s->times, cmp_i64);
     return 0;
 }
@@ -690,8 +629,8 @@ static int user_explicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
     size_t n = w->counts[u], K = w->K;
     if (!n)
         return 0;
-    rng_t r;
-    rng_init(&r, w->o->seed, (uint64_t)S_EVENTS + u);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, (uint64_t)S_EVENTS + u);
     if (user_times(w, &r, s, n, span) != 0)
         return recd_err_set(err, RECD_ENOMEM, "out of memory");
     size_t need = 64;
@@ -730,7 +669,7 @@ static int user_explicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
             s->logit[j] = exp(s->logit[j] - mx);
             tot += s->logit[j];
         }
-        double pick = rng_unit(&r) * tot;
+        double pick = recd_rng_unit(&r) * tot;
         size_t j = 0;
         while (j + 1 < m && pick >= s->logit[j]) {
             pick -= s->logit[j];
@@ -740,7 +679,7 @@ static int user_explicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
         set_add(s, it);
         double a = TAU * dot(s->ut, w->v + (size_t)it * K, K);
         double raw = 3.0 + R_SCALE * (a - R_CENTER) + w->uoffset[u] + 0.2 * w->b[it] +
-                     R_NOISE * rng_gauss(&r);
+                     R_NOISE * recd_rng_gauss(&r);
         double rating = floor(raw * 2.0 + 0.5) / 2.0;
         rating = rating < 0.5 ? 0.5 : rating > 5.0 ? 5.0 : rating;
         int rc = recd_dataset_add_event(ds, (uint32_t)u, it, RECD_WORLD_T0 + t, RECD_EV_RATING,
@@ -759,8 +698,8 @@ static int user_implicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
     size_t budget = w->counts[u], K = w->K;
     if (!budget)
         return 0;
-    rng_t r;
-    rng_init(&r, w->o->seed, (uint64_t)S_EVENTS + u);
+    recd_rng_t r;
+    recd_rng_seed_stream(&r, w->o->seed, (uint64_t)S_EVENTS + u);
     /* sessions until the budget is met on average (at least one) */
     size_t nsess = (size_t)llround((double)budget / EVENTS_PER_SESSION);
     if (nsess < 1)
@@ -770,9 +709,9 @@ static int user_implicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
     for (size_t k = 0; k < nsess; k++) {
         int64_t t = s->times[k];
         taste_at(w, u, (double)t / (double)span, s->ut);
-        int dev = rng_unit(&r) < 0.7 ? w->udevice[u] : (int)rng_below(&r, NDEV);
+        int dev = recd_rng_unit(&r) < 0.7 ? w->udevice[u] : (int)recd_rng_below_fast(&r, NDEV);
         const char *ctx[1] = {DEVICES[dev]};
-        int slate = 5 + (int)rng_below(&r, 6);
+        int slate = 5 + (int)recd_rng_below_fast(&r, 6);
         /* Gumbel-top-k over M_SLATE popularity-drawn candidates */
         draw_candidates(w, &r, s->cand, M_SLATE);
         for (size_t j = 0; j < M_SLATE; j++) {
@@ -798,26 +737,26 @@ static int user_implicit(const world_t *w, recd_dataset_t *ds, size_t u, scratch
             double a = TAU * dot(s->ut, w->v + (size_t)it * K, K);
             double pc = sigmoid(CLICK_A * a + CLICK_B * w->b[it] + DEVICE_CLICK[dev] -
                                 CLICK_POS * pos + CLICK_OFFSET);
-            if (rng_unit(&r) >= pc)
+            if (recd_rng_unit(&r) >= pc)
                 continue;
-            int64_t tc = ts + 5 + 15 * pos + (int64_t)rng_below(&r, 30);
+            int64_t tc = ts + 5 + 15 * pos + (int64_t)recd_rng_below_fast(&r, 30);
             if ((rc = recd_dataset_add_event(ds, (uint32_t)u, it, tc, RECD_EV_CLICK, 0.0f, ctx,
                                              err)))
                 return rc;
-            if (rng_unit(&r) >= WATCH_P)
+            if (recd_rng_unit(&r) >= WATCH_P)
                 continue;
             double secs = exp(log(WATCH_MEDIAN) + WATCH_A * a + DEVICE_WATCH[dev] +
-                              WATCH_NOISE * rng_gauss(&r));
+                              WATCH_NOISE * recd_rng_gauss(&r));
             secs = secs < 5 ? 5 : secs > 14400 ? 14400 : secs;
             long whole = lround(secs);
             int64_t tw = tc + whole;
             if ((rc = recd_dataset_add_event(ds, (uint32_t)u, it, tw, RECD_EV_WATCH, (float)whole,
                                              ctx, err)))
                 return rc;
-            if (rng_unit(&r) < sigmoid(BUY_OFFSET + 2.0 * a) &&
+            if (recd_rng_unit(&r) < sigmoid(BUY_OFFSET + 2.0 * a) &&
                 (rc = recd_dataset_add_event(ds, (uint32_t)u, it,
-                                             tw + 1 + (int64_t)rng_below(&r, 300), RECD_EV_PURCHASE,
-                                             0.0f, ctx, err)))
+                                             tw + 1 + (int64_t)recd_rng_below_fast(&r, 300),
+                                             RECD_EV_PURCHASE, 0.0f, ctx, err)))
                 return rc;
         }
     }

@@ -44,6 +44,10 @@ uint64_t recd_time_mono_us(void);
 uint64_t recd_time_mono_ns(void);
 /* Wall clock, seconds since the epoch, with fraction. */
 double recd_time_wall(void);
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC) of now, or of $SOURCE_DATE_EPOCH when it is
+ * set to a non-negative integer (reproducible artefacts): the "created"
+ * stamp of bundles and datasets. cap >= 21. */
+void recd_time_created_utc(char *buf, size_t cap);
 
 /* ---- logging --------------------------------------------------------------
  * One line per event: "2026-11-28T01:29:21.123456Z info [rid] message\n".

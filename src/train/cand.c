@@ -660,19 +660,13 @@ out:
 
 /* ---- export ---------------------------------------------------------------------- */
 
-static int put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
-               int64_t d1, recd_err_t *err)
-{
-    int64_t shape[2] = {d0, d1};
-    return recd_bundle_writer_tensor(w, name, data, d1 > 0 ? 2 : 1, shape, err);
-}
 
 json_t *tf_cand_write(const tf_cand_t *m, const tf_schema_t *s, const float *item_emb,
                       struct recd_bundle_writer *w, recd_err_t *err)
 {
     size_t N = m->N, D = m->D, E = m->E;
-    if (put(w, "cand.item_emb", item_emb, (int64_t)N, (int64_t)D, err) ||
-        put(w, "cand.hist_emb", HIST(m)->w, (int64_t)N, (int64_t)E, err))
+    if (tf_put(w, "cand.item_emb", item_emb, (int64_t)N, (int64_t)D, err) ||
+        tf_put(w, "cand.hist_emb", HIST(m)->w, (int64_t)N, (int64_t)E, err))
         return NULL;
     json_t *fields = json_array(), *input = json_pack("[s]", "history"), *tower = json_array();
     if (!fields || !input || !tower)
@@ -681,7 +675,7 @@ json_t *tf_cand_write(const tf_cand_t *m, const tf_schema_t *s, const float *ite
         const char *f = s->f[m->field_of[j]].name;
         char name[96];
         snprintf(name, sizeof name, "cand.field.%s", f);
-        if (put(w, name, m->ftab[j]->w, (int64_t)m->ftab[j]->rows, (int64_t)E, err))
+        if (tf_put(w, name, m->ftab[j]->w, (int64_t)m->ftab[j]->rows, (int64_t)E, err))
             goto fail;
         json_array_append_new(fields, json_pack("{s:s, s:s}", "name", f, "tensor", name));
         json_array_append_new(input, json_string(f));
@@ -690,8 +684,8 @@ json_t *tf_cand_write(const tf_cand_t *m, const tf_schema_t *s, const float *ite
         char wn[64], bn[64];
         snprintf(wn, sizeof wn, "cand.tower.%zu.w", l);
         snprintf(bn, sizeof bn, "cand.tower.%zu.b", l);
-        if (put(w, wn, m->w[l]->w, (int64_t)m->in[l], (int64_t)m->out[l], err) ||
-            put(w, bn, m->b[l]->w, (int64_t)m->out[l], 0, err))
+        if (tf_put(w, wn, m->w[l]->w, (int64_t)m->in[l], (int64_t)m->out[l], err) ||
+            tf_put(w, bn, m->b[l]->w, (int64_t)m->out[l], 0, err))
             goto fail;
         json_array_append_new(tower, json_pack("{s:s, s:s, s:I, s:I, s:s}", "w", wn, "b", bn, "in",
                                                (json_int_t)m->in[l], "out",

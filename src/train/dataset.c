@@ -844,21 +844,6 @@ static int wclose(wfile_t *w, int rc, recd_err_t *err)
     return rc;
 }
 
-static void created_time(char *buf, size_t cap)
-{
-    time_t now = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(sde, &end, 10);
-        if (errno == 0 && *end == '\0' && v >= 0)
-            now = (time_t)v;
-    }
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int has_truth(const recd_dataset_t *ds)
 {
@@ -871,7 +856,7 @@ static int write_meta(const recd_dataset_t *ds, const char *dir, recd_err_t *err
     for (size_t e = 0; e < ds->nevents; e++)
         by_type[ds->events[e].type]++;
     char created[32];
-    created_time(created, sizeof created);
+    recd_time_created_utc(created, sizeof created);
     json_t *bt = json_object();
     int ok = bt != NULL;
     for (int t = 0; t < RECD_EV_NTYPES && ok; t++)

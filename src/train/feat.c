@@ -358,3 +358,10 @@ oom:
     json_decref(fields);
     return NULL;
 }
+
+int tf_put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
+           int64_t d1, recd_err_t *err)
+{
+    int64_t shape[2] = {d0, d1};
+    return recd_bundle_writer_tensor(w, name, data, d1 > 0 ? 2 : 1, shape, err);
+}

@@ -192,16 +192,6 @@ static int64_t next_version(const char *models_dir, const char *name)
     return mx + 1;
 }
 
-static void created_time(char *buf, size_t cap)
-{
-    time_t now = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        now = (time_t)strtoll(sde, NULL, 10);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static json_t *ann_json(const recd_ann_spec_t *sp, const char *factory, size_t D, uint64_t seed)
 {
@@ -506,7 +496,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         goto out;
     }
     char created[32], src[1200];
-    created_time(created, sizeof created);
+    recd_time_created_utc(created, sizeof created);
     snprintf(src, sizeof src, "recd-train fit on %s (%s)", o->data_dir,
              ds->source ? ds->source : "dataset");
     static const char *const RANKERS[] = {"", "deepfm", "wide_deep", "lr"};

@@ -25,6 +25,10 @@ struct recd_bundle_writer;
  * (recd_rng_seed_stream(r, seed, stream)), bounded draws unbiased
  * (recd_rng_below). */
 
+/* Append tensor `name` [d0, d1] (d1 = 0: 1-D [d0]) to a bundle writer. */
+int tf_put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
+           int64_t d1, recd_err_t *err);
+
 /* ---- feature schema ------------------------------------------------------------
  * Every field of the bundle's schema with its values hashed for every row
  * of its source: user fields per user, item fields per item, context

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h"
 #include "recd/ann.h"
 #include "recd/core.h"
 #include "recd/model.h"
@@ -468,12 +469,6 @@ static int make_items(const recd_synth_opts_t *o, const topics_t *tp, const uint
 
 /* ---- tensors ----------------------------------------------------------------------------- */
 
-static int put(recd_bundle_writer_t *w, const char *name, const float *data, int64_t d0, int64_t d1,
-               recd_err_t *err)
-{
-    int64_t shape[2] = {d0, d1};
-    return recd_bundle_writer_tensor(w, name, data, d1 > 0 ? 2 : 1, shape, err);
-}
 
 /* A [d0, d1] (d1 = 0: [d0]) tensor of N(0, std^2) draws. */
 static int put_random(recd_bundle_writer_t *w, recd_rng_t *r, const char *name, int64_t d0,
@@ -485,14 +480,14 @@ static int put_random(recd_bundle_writer_t *w, recd_rng_t *r, const char *name, 
         return recd_err_set(err, RECD_ENOMEM, "out of memory (tensor %s)", name);
     for (size_t i = 0; i < n; i++)
         v[i] = (float)(std * gauss_sum4(r));
-    int rc = put(w, name, v, d0, d1, err);
+    int rc = tf_put(w, name, v, d0, d1, err);
     free(v);
     return rc;
 }
 
 static int put_const(recd_bundle_writer_t *w, const char *name, float value, recd_err_t *err)
 {
-    return put(w, name, &value, 1, 0, err);
+    return tf_put(w, name, &value, 1, 0, err);
 }
 
 /* Candidate model tensors; the manifest's "candidate" object goes to *out,
@@ -530,7 +525,7 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
             popdir[j] += (double)pop[i] * ie[i * D + j];
         }
     }
-    if ((rc = put(w, "cand.item_emb", ie, (int64_t)N, (int64_t)D, err)) != 0)
+    if ((rc = tf_put(w, "cand.item_emb", ie, (int64_t)N, (int64_t)D, err)) != 0)
         goto out;
 
     /* cand.hist_emb: the topic code plus noise. */
@@ -541,7 +536,7 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
         for (size_t j = 0; j < E; j++)
             he[i * E + j] = (float)(g[j] + escale * gauss_sum4(&r));
     }
-    if ((rc = put(w, "cand.hist_emb", he, (int64_t)N, (int64_t)E, err)) != 0)
+    if ((rc = tf_put(w, "cand.hist_emb", he, (int64_t)N, (int64_t)E, err)) != 0)
         goto out;
 
     /* cand.field.<f> for the user fields. */
@@ -607,9 +602,9 @@ static int write_candidate(recd_bundle_writer_t *w, const recd_synth_opts_t *o, 
         char wn[64], bn[64];
         snprintf(wn, sizeof wn, "cand.tower.%zu.w", l);
         snprintf(bn, sizeof bn, "cand.tower.%zu.b", l);
-        rc = put(w, wn, wt, (int64_t)in, (int64_t)outn, err);
+        rc = tf_put(w, wn, wt, (int64_t)in, (int64_t)outn, err);
         if (rc == 0)
-            rc = put(w, bn, bs, (int64_t)outn, 0, err);
+            rc = tf_put(w, bn, bs, (int64_t)outn, 0, err);
         free(wt);
         free(bs);
         json_array_append_new(tower, json_pack("{s:s, s:s, s:I, s:I, s:s}", "w", wn, "b", bn, "in",
@@ -767,22 +762,6 @@ static json_t *feature_schema(size_t n_items)
                      "fields", f);
 }
 
-/* UTC creation time; SOURCE_DATE_EPOCH (reproducible builds) wins. */
-static void created_time(char *buf, size_t cap)
-{
-    time_t now = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(sde, &end, 10);
-        if (errno == 0 && *end == '\0' && v >= 0)
-            now = (time_t)v;
-    }
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static json_t *ann_section(const recd_synth_opts_t *o, const index_def_t *idx)
 {
@@ -880,7 +859,7 @@ int recd_train_synth_bundle(const recd_synth_opts_t *opts, recd_err_t *err)
     }
 
     char created[32];
-    created_time(created, sizeof created);
+    recd_time_created_utc(created, sizeof created);
     m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:I, s:{}}, s:I, s:o, s:O, s:O, s:O}", "format",
                   RECD_BUNDLE_FORMAT, "name", o->name, "version", (json_int_t)o->version, "created",
                   created, "training", "source", "synthetic: recd-train synth-bundle", "seed",

@@ -324,12 +324,6 @@ out:
     return m;
 }
 
-static int put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
-               int64_t d1, recd_err_t *err)
-{
-    int64_t shape[2] = {d0, d1};
-    return recd_bundle_writer_tensor(w, name, data, d1 > 0 ? 2 : 1, shape, err);
-}
 
 json_t *tf_content_write(const tf_content_t *m, const tf_schema_t *s, struct recd_bundle_writer *w,
                          recd_err_t *err)
@@ -341,7 +335,7 @@ json_t *tf_content_write(const tf_content_t *m, const tf_schema_t *s, struct rec
         const char *f = s->f[m->field_of[j]].name;
         char name[96];
         snprintf(name, sizeof name, "content.emb.%s", f);
-        if (put(w, name, m->tab[j]->w, (int64_t)m->tab[j]->rows, (int64_t)m->K, err))
+        if (tf_put(w, name, m->tab[j]->w, (int64_t)m->tab[j]->rows, (int64_t)m->K, err))
             goto fail;
         json_array_append_new(fields, json_pack("{s:s, s:s}", "name", f, "tensor", name));
     }
@@ -349,8 +343,8 @@ json_t *tf_content_write(const tf_content_t *m, const tf_schema_t *s, struct rec
         char wn[64], bn[64];
         snprintf(wn, sizeof wn, "content.%zu.w", l);
         snprintf(bn, sizeof bn, "content.%zu.b", l);
-        if (put(w, wn, m->w[l]->w, (int64_t)m->in[l], (int64_t)m->out[l], err) ||
-            put(w, bn, m->b[l]->w, (int64_t)m->out[l], 0, err))
+        if (tf_put(w, wn, m->w[l]->w, (int64_t)m->in[l], (int64_t)m->out[l], err) ||
+            tf_put(w, bn, m->b[l]->w, (int64_t)m->out[l], 0, err))
             goto fail;
         json_array_append_new(
             layers, json_pack("{s:s, s:s, s:I, s:I, s:s}", "w", wn, "b", bn, "in",

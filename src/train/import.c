@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "recd/dataset.h"
 
 #define REPORT_MAX 1000 /* messages printed before the rest are only counted */
@@ -65,28 +66,6 @@ static const char *const GENRES_100K[19] = {
     "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
     "Romance",     "Sci-Fi", "Thriller",  "War",       "Western"};
 
-/* ml-1m occupation codes (its README). */
-static const char *const OCCUPATIONS_1M[21] = {"other",
-                                               "academic/educator",
-                                               "artist",
-                                               "clerical/admin",
-                                               "college/grad student",
-                                               "customer service",
-                                               "doctor/health care",
-                                               "executive/managerial",
-                                               "farmer",
-                                               "homemaker",
-                                               "K-12 student",
-                                               "lawyer",
-                                               "programmer",
-                                               "retired",
-                                               "sales/marketing",
-                                               "scientist",
-                                               "self-employed",
-                                               "technician/engineer",
-                                               "tradesman/craftsman",
-                                               "unemployed",
-                                               "writer"};
 
 /* ---- growable string ------------------------------------------------------------------------ */
 
@@ -790,7 +769,7 @@ static int user_1m(imp_t *im, const char *path, size_t ln, const char *line, siz
     if (code < 0 || code > 20)
         return malformed(im, path, ln, "occupation '%s' is not a code 0..20",
                          show(&f[3], sh, sizeof sh));
-    return add_user(im, path, ln, &f[0], &f[2], &f[1], OCCUPATIONS_1M[code]);
+    return add_user(im, path, ln, &f[0], &f[2], &f[1], tf_occupations[code]);
 }
 
 /* ---- ratings ------------------------------------------------------------------------------ */

@@ -25,6 +25,14 @@ struct recd_bundle_writer;
  * (recd_rng_seed_stream(r, seed, stream)), bounded draws unbiased
  * (recd_rng_below). */
 
+/* The 18 MovieLens genres (ml-latest spelling, "Children" without the
+ * apostrophe) and the 21 occupations of ml-1m (index = its code): shared by
+ * the generators and the importer. */
+#define TF_NGENRES 18
+#define TF_NOCCUPATIONS 21
+extern const char *const tf_genres[TF_NGENRES];
+extern const char *const tf_occupations[TF_NOCCUPATIONS];
+
 /* Append tensor `name` [d0, d1] (d1 = 0: 1-D [d0]) to a bundle writer. */
 int tf_put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
            int64_t d1, recd_err_t *err);

@@ -87,33 +87,7 @@ enum {
 
 /* ---- schema constants ---------------------------------------------------------------- */
 
-static const char *const GENRES[] = {
-    "Action",      "Adventure", "Animation", "Children",  "Comedy", "Crime",
-    "Documentary", "Drama",     "Fantasy",   "Film-Noir", "Horror", "Musical",
-    "Mystery",     "Romance",   "Sci-Fi",    "Thriller",  "War",    "Western"};
-#define NGENRES 18
 
-static const char *const OCCUPATIONS[] = {"other",
-                                          "academic/educator",
-                                          "artist",
-                                          "clerical/admin",
-                                          "college/grad student",
-                                          "customer service",
-                                          "doctor/health care",
-                                          "executive/managerial",
-                                          "farmer",
-                                          "homemaker",
-                                          "K-12 student",
-                                          "lawyer",
-                                          "programmer",
-                                          "retired",
-                                          "sales/marketing",
-                                          "scientist",
-                                          "self-employed",
-                                          "technician/engineer",
-                                          "tradesman/craftsman",
-                                          "unemployed",
-                                          "writer"};
 
 static const char *const DEVICES[] = {"mobile", "desktop", "tablet", "tv"};
 
@@ -358,8 +332,8 @@ static int topics_make(const recd_synth_opts_t *o, topics_t *tp)
     for (size_t t = 0; t < T; t++) {
         unit_vector(&r, tp->code + t * E, E);
         unit_vector(&r, tp->centroid + t * D, D);
-        tp->genre1[t] = (int)recd_rng_below_fast(&r, NGENRES);
-        tp->genre2[t] = (tp->genre1[t] + 1 + (int)recd_rng_below_fast(&r, NGENRES - 1)) % NGENRES;
+        tp->genre1[t] = (int)recd_rng_below_fast(&r, TF_NGENRES);
+        tp->genre2[t] = (tp->genre1[t] + 1 + (int)recd_rng_below_fast(&r, TF_NGENRES - 1)) % TF_NGENRES;
         tp->year[t] = 1935 + (int)recd_rng_below_fast(&r, 81);
     }
     return 0;
@@ -445,9 +419,9 @@ static int make_items(const recd_synth_opts_t *o, const topics_t *tp, const uint
             int g;
             if (have == 0)
                 g = recd_rng_unit(&r) < 0.85 ? tp->genre1[t]
-                                             : (int)recd_rng_below_fast(&r, NGENRES);
+                                             : (int)recd_rng_below_fast(&r, TF_NGENRES);
             else
-                g = recd_rng_unit(&r) < 0.5 ? tp->genre2[t] : (int)recd_rng_below_fast(&r, NGENRES);
+                g = recd_rng_unit(&r) < 0.5 ? tp->genre2[t] : (int)recd_rng_below_fast(&r, TF_NGENRES);
             if (!(mask & (1u << g))) {
                 mask |= 1u << g;
                 have++;
@@ -457,9 +431,9 @@ static int make_items(const recd_synth_opts_t *o, const topics_t *tp, const uint
         year = year < 1930 ? 1930 : year > 2020 ? 2020 : year;
         sb_printf(b, "i%zu\t", i);
         const char *sep = "";
-        for (int g = 0; g < NGENRES; g++)
+        for (int g = 0; g < TF_NGENRES; g++)
             if (mask & (1u << g)) {
-                sb_printf(b, "%s%s", sep, GENRES[g]);
+                sb_printf(b, "%s%s", sep, tf_genres[g]);
                 sep = "|";
             }
         sb_printf(b, "\t%ld\t%llu\n", year, (unsigned long long)pop[i]);
@@ -736,14 +710,14 @@ static json_t *feature_schema(size_t n_items)
                                        "M"));
     json_array_append_new(f, json_pack("{s:s, s:s, s:s, s:i, s:o}", "name", "occupation", "source",
                                        "user", "type", "categorical", "buckets", 64, "values",
-                                       string_array(OCCUPATIONS, 21)));
+                                       string_array(tf_occupations, TF_NOCCUPATIONS)));
     json_array_append_new(f, json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", "item_id", "source",
                                        "item", "type", "categorical", "column", "id", "buckets",
                                        (json_int_t)(2 * n_items)));
     json_array_append_new(f, json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:o}", "name", "genres",
                                        "source", "item", "type", "categorical", "column", "genres",
                                        "multi_valued", 1, "buckets", 64, "values",
-                                       string_array(GENRES, NGENRES)));
+                                       string_array(tf_genres, TF_NGENRES)));
     json_array_append_new(f, json_pack("{s:s, s:s, s:s, s:s, s:[i,i,i,i,i,i,i,i,i], s:i}", "name",
                                        "year", "source", "item", "type", "bucketized", "column",
                                        "year", "boundaries", 1940, 1950, 1960, 1970, 1980, 1990,

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "recd/core.h"
 #include "recd/dataset.h"
 
@@ -87,33 +88,7 @@ enum {
 
 /* ---- vocabularies --------------------------------------------------------------------------- */
 
-static const char *const GENRES[] = {
-    "Action",      "Adventure", "Animation", "Children",  "Comedy", "Crime",
-    "Documentary", "Drama",     "Fantasy",   "Film-Noir", "Horror", "Musical",
-    "Mystery",     "Romance",   "Sci-Fi",    "Thriller",  "War",    "Western"};
-#define NGENRES 18
 
-static const char *const OCCUPATIONS[] = {"other",
-                                          "academic/educator",
-                                          "artist",
-                                          "clerical/admin",
-                                          "college/grad student",
-                                          "customer service",
-                                          "doctor/health care",
-                                          "executive/managerial",
-                                          "farmer",
-                                          "homemaker",
-                                          "K-12 student",
-                                          "lawyer",
-                                          "programmer",
-                                          "retired",
-                                          "sales/marketing",
-                                          "scientist",
-                                          "self-employed",
-                                          "technician/engineer",
-                                          "tradesman/craftsman",
-                                          "unemployed",
-                                          "writer"};
 #define NOCC 21
 #define OCC_K12 10
 #define OCC_RETIRED 13
@@ -211,10 +186,10 @@ static int make_topics(world_t *w)
         topic_t *tp = &w->topics[t];
         tp->dir = w->dirs + t * w->K;
         unit_vector(&r, tp->dir, w->K);
-        tp->genre[0] = (int)recd_rng_below_fast(&r, NGENRES);
+        tp->genre[0] = (int)recd_rng_below_fast(&r, TF_NGENRES);
         tp->ngenres = 1;
         if (recd_rng_unit(&r) < 0.6) {
-            int g = (int)recd_rng_below_fast(&r, NGENRES - 1);
+            int g = (int)recd_rng_below_fast(&r, TF_NGENRES - 1);
             tp->genre[1] = g >= tp->genre[0] ? g + 1 : g;
             tp->ngenres = 2;
         }
@@ -353,7 +328,7 @@ static int make_items(world_t *w, recd_dataset_t *ds, recd_err_t *err)
         for (int k = 0; k < tp->ngenres; k++)
             g[ng++] = tp->genre[k];
         if (recd_rng_unit(&r) < 0.15) {
-            int x = (int)recd_rng_below_fast(&r, NGENRES);
+            int x = (int)recd_rng_below_fast(&r, TF_NGENRES);
             int dup = 0;
             for (int k = 0; k < ng; k++)
                 dup |= g[k] == x;
@@ -365,7 +340,7 @@ static int make_items(world_t *w, recd_dataset_t *ds, recd_err_t *err)
         for (int k = 0; k < ng; k++) {
             if (k)
                 strcat(genres, "|");
-            strcat(genres, GENRES[g[k]]);
+            strcat(genres, tf_genres[g[k]]);
         }
         /* year: factor 1, plus noise */
         double yz = w->v[i * K + 1 % K] * sk;
@@ -488,7 +463,7 @@ static int make_users(world_t *w, recd_dataset_t *ds, recd_err_t *err)
         char id[32], as[16];
         snprintf(id, sizeof id, "u%zu", u);
         snprintf(as, sizeof as, "%ld", age);
-        const char *cells[4] = {id, as, gender, OCCUPATIONS[occ]};
+        const char *cells[4] = {id, as, gender, tf_occupations[occ]};
         int64_t row = recd_dataset_add_user(ds, cells, err);
         if (row < 0) {
             free(x);

@@ -122,6 +122,7 @@ typedef struct recd_evlog_opts {
     uint64_t segment_bytes; /* rotate before a batch would pass this; default 64 MiB */
     uint64_t retain_bytes;  /* delete oldest segments while the total is over; 0 = no limit */
     uint64_t retain_age_s;  /* delete segments last written longer ago; 0 = no limit */
+                            /* (retention runs at open and after each rotation) */
     uint32_t max_record;    /* payload bound; default RECD_EVLOG_MAX_RECORD */
     uint64_t queue_bytes;   /* bound of queued framed bytes; default 16 MiB */
     int skip_corrupt;       /* skip (and count) mid-segment corruption instead of failing */
@@ -220,7 +221,7 @@ typedef int (*recd_evlog_cb)(void *ctx, uint64_t offset, const void *payload, ui
 
 typedef struct recd_evlog_iter_stats {
     uint64_t segments;        /* segment files read */
-    uint64_t records;         /* valid records delivered */
+    uint64_t records;         /* valid records delivered (at or after from_offset) */
     uint64_t bytes;           /* bytes read */
     uint64_t corrupt_regions; /* damaged regions skipped (skip_corrupt) */
     uint64_t corrupt_bytes;
@@ -228,15 +229,20 @@ typedef struct recd_evlog_iter_stats {
                           * not yet recovered, or a concurrent append) */
 } recd_evlog_iter_stats_t;
 
-/* Every record of every segment of dir, oldest first, each CRC checked.
- * max_record 0 means RECD_EVLOG_MAX_RECORD. A damaged region — in the middle
- * of any segment, or at the end of a segment other than the last — is an
- * error (RECD_EIO naming file and offset) unless skip_corrupt, when it is
+/* Every record of every segment of dir with a log offset >= from_offset
+ * (0: all), oldest first, each CRC checked. Segments wholly before
+ * from_offset are not read; the segment holding it is checked from its start
+ * (records before from_offset are verified but not delivered). max_record 0
+ * means RECD_EVLOG_MAX_RECORD. A damaged region (in the middle of any
+ * segment, or at the end of a segment other than the last) and a gap between
+ * consecutive segments (start offset != previous start + size) are errors
+ * (RECD_EIO naming file and offset) unless skip_corrupt, when they are
  * skipped and counted. A segment deleted meanwhile (retention) is skipped.
- * st may be NULL. Returns 0, the callback's non-zero value, RECD_ENOENT (no
- * such directory), RECD_EIO or RECD_ENOMEM. */
-int recd_evlog_iterate(const char *dir, uint32_t max_record, int skip_corrupt, recd_evlog_cb cb,
-                       void *ctx, recd_evlog_iter_stats_t *st, recd_err_t *err);
+ * Reads each segment whole into memory (at most segment_bytes plus one
+ * batch). st may be NULL. Returns 0, the callback's non-zero value,
+ * RECD_ENOENT (no such directory), RECD_EIO or RECD_ENOMEM. */
+int recd_evlog_iterate(const char *dir, uint64_t from_offset, uint32_t max_record, int skip_corrupt,
+                       recd_evlog_cb cb, void *ctx, recd_evlog_iter_stats_t *st, recd_err_t *err);
 
 /* recd_evlog_iterate without a callback and without skip_corrupt: 0 if every
  * record of every segment checks out (a torn tail of the last segment is

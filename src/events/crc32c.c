@@ -6,7 +6,6 @@
  *   - the SSE4.2 crc32 instruction, 8 bytes at a time, chosen at run time
  *     with __builtin_cpu_supports.
  */
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -18,10 +17,11 @@
 #endif
 
 static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int crc_hw;
 
-static void crc_init(void)
+/* Filled before main (a constructor rather than pthread_once, so the tables
+ * are plainly read-only once threads exist). */
+__attribute__((constructor)) static void crc_init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
@@ -89,13 +89,11 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw_raw(uint32_t c, const u
 
 uint32_t recd_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
     return ~crc_sw_raw(~crc, data, len);
 }
 
 uint32_t recd_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
 #ifdef RECD_CRC_HAVE_X86
     if (crc_hw)
         return ~crc_hw_raw(~crc, data, len);
@@ -105,6 +103,5 @@ uint32_t recd_crc32c(uint32_t crc, const void *data, size_t len)
 
 int recd_crc32c_hw_available(void)
 {
-    pthread_once(&crc_once, crc_init);
     return crc_hw;
 }

@@ -224,20 +224,22 @@ typedef struct scan {
  * damaged region is an error unless skip. Returns 0, RECD_EIO, or the
  * callback's non-zero value. */
 static int scan_segment(const char *path, const uint8_t *b, size_t len, uint64_t base,
-                        uint32_t maxrec, int skip, recd_evlog_cb cb, void *ctx, scan_t *s,
-                        recd_err_t *err)
+                        uint64_t from, uint32_t maxrec, int skip, recd_evlog_cb cb, void *ctx,
+                        scan_t *s, recd_err_t *err)
 {
     memset(s, 0, sizeof *s);
     size_t p = 0;
     while (p < len) {
         uint32_t n;
         if (rec_ok(b, len, p, maxrec, &n)) {
-            if (cb) {
-                int rc = cb(ctx, base + p, b + p + RECD_EVLOG_HEADER, n);
-                if (rc)
-                    return rc;
+            if (base + p >= from) {
+                if (cb) {
+                    int rc = cb(ctx, base + p, b + p + RECD_EVLOG_HEADER, n);
+                    if (rc)
+                        return rc;
+                }
+                s->records++;
             }
-            s->records++;
             p += RECD_EVLOG_HEADER + n;
             continue;
         }
@@ -263,8 +265,8 @@ static int scan_segment(const char *path, const uint8_t *b, size_t len, uint64_t
 
 /* ---- readers ----------------------------------------------------------------- */
 
-int recd_evlog_iterate(const char *dir, uint32_t max_record, int skip_corrupt, recd_evlog_cb cb,
-                       void *ctx, recd_evlog_iter_stats_t *st, recd_err_t *err)
+int recd_evlog_iterate(const char *dir, uint64_t from_offset, uint32_t max_record, int skip_corrupt,
+                       recd_evlog_cb cb, void *ctx, recd_evlog_iter_stats_t *st, recd_err_t *err)
 {
     recd_evlog_iter_stats_t dummy;
     if (!st)
@@ -279,21 +281,42 @@ int recd_evlog_iterate(const char *dir, uint32_t max_record, int skip_corrupt, r
     int rc = list_segments(dir, &segs, &nseg, err);
     if (rc)
         return rc;
+    int have_prev = 0;
+    uint64_t prev_end = 0;
     for (size_t i = 0; i < nseg && rc == 0; i++) {
+        if (i + 1 < nseg && segs[i + 1].base <= from_offset)
+            continue; /* wholly before from_offset: not read */
         char path[PATH_MAX];
         seg_path(path, sizeof path, dir, segs[i].base);
         uint8_t *b;
         size_t len;
         if (read_file(path, &b, &len) != 0) {
-            if (errno == ENOENT)
-                continue; /* deleted by retention meanwhile */
+            if (errno == ENOENT) {
+                have_prev = 0; /* deleted by retention meanwhile */
+                continue;
+            }
             rc = recd_err_set(err, RECD_EIO, "event log: read %s: %s", path, strerror(errno));
             break;
         }
+        if (have_prev && segs[i].base != prev_end) {
+            if (!skip_corrupt) {
+                free(b);
+                rc = recd_err_set(err, RECD_EIO,
+                                  "event log: %s starts at log offset %llu but the previous "
+                                  "segment ends at %llu (a segment is missing or was truncated)",
+                                  path, (unsigned long long)segs[i].base,
+                                  (unsigned long long)prev_end);
+                break;
+            }
+            st->corrupt_regions++;
+        }
+        have_prev = 1;
+        prev_end = segs[i].base + len;
         st->segments++;
         st->bytes += len;
         scan_t s;
-        rc = scan_segment(path, b, len, segs[i].base, max_record, skip_corrupt, cb, ctx, &s, err);
+        rc = scan_segment(path, b, len, segs[i].base, from_offset, max_record, skip_corrupt, cb,
+                          ctx, &s, err);
         free(b);
         st->records += s.records;
         st->corrupt_regions += s.corrupt_regions;
@@ -321,7 +344,7 @@ int recd_evlog_iterate(const char *dir, uint32_t max_record, int skip_corrupt, r
 int recd_evlog_verify(const char *dir, uint32_t max_record, recd_evlog_iter_stats_t *st,
                       recd_err_t *err)
 {
-    return recd_evlog_iterate(dir, max_record, 0, NULL, NULL, st, err);
+    return recd_evlog_iterate(dir, 0, max_record, 0, NULL, NULL, st, err);
 }
 
 /* ---- options ---------------------------------------------------------------------- */
@@ -850,7 +873,7 @@ int recd_evlog_open(const char *dir, const recd_evlog_opts_t *opts, recd_evlog_t
             goto fail;
         }
         scan_t s;
-        rc = scan_segment(path, b, len, last->base, o.max_record, o.skip_corrupt, NULL, NULL, &s,
+        rc = scan_segment(path, b, len, last->base, 0, o.max_record, o.skip_corrupt, NULL, NULL, &s,
                           err);
         free(b);
         if (rc)

@@ -193,7 +193,7 @@ static uint64_t append_ids(recd_evlog_t *log, unsigned first, size_t n)
 static void iterate_ok(const char *dir, int skip, coll_t *c, recd_evlog_iter_stats_t *st)
 {
     recd_err_t err = {0};
-    int rc = recd_evlog_iterate(dir, 0, skip, coll_cb, c, st, &err);
+    int rc = recd_evlog_iterate(dir, 0, 0, skip, coll_cb, c, st, &err);
     if (rc)
         fail_msg("iterate: %s", err.msg);
 }
@@ -351,11 +351,11 @@ static void test_iterate_stop_and_missing(void **state)
     recd_evlog_close(log);
     int n = 0;
     recd_err_t err = {0};
-    assert_int_equal(recd_evlog_iterate(f->dir, 0, 0, stop_at_3, &n, NULL, &err), 42);
+    assert_int_equal(recd_evlog_iterate(f->dir, 0, 0, 0, stop_at_3, &n, NULL, &err), 42);
     assert_int_equal(n, 3);
     char missing[PATH_MAX + 16];
     snprintf(missing, sizeof missing, "%s/nope", f->top);
-    assert_int_equal(recd_evlog_iterate(missing, 0, 0, stop_at_3, &n, NULL, &err), RECD_ENOENT);
+    assert_int_equal(recd_evlog_iterate(missing, 0, 0, 0, stop_at_3, &n, NULL, &err), RECD_ENOENT);
     assert_non_null(strstr(err.msg, missing));
 }
 
@@ -938,6 +938,52 @@ static void test_corrupt_tail_of_non_last_segment(void **state)
     coll_free(&c);
 }
 
+static void test_from_offset_and_gap(void **state)
+{
+    fx_t *f = *state;
+    recd_evlog_opts_t o = opts_of(RECD_EVLOG_FSYNC_NEVER);
+    o.segment_bytes = 256;
+    recd_evlog_t *log = open_ok(f->dir, &o);
+    char p[40];
+    for (unsigned i = 0; i < 20; i++) {
+        memset(p, 'a' + (int)i, sizeof p);
+        struct iovec iov = {p, sizeof p};
+        recd_err_t err = {0};
+        assert_int_equal(recd_evlog_append(log, &iov, 1, NULL, &err), 0);
+    }
+    recd_evlog_close(log);
+    /* segments at 0, 240, 480, 720; from 500 -> records at 528, 576, ... */
+    coll_t c = {0};
+    recd_evlog_iter_stats_t st;
+    recd_err_t err = {0};
+    assert_int_equal(recd_evlog_iterate(f->dir, 500, 0, 0, coll_cb, &c, &st, &err), 0);
+    assert_int_equal(c.n, 9);
+    assert_int_equal(c.off[0], 528);
+    assert_int_equal(c.data[0][0], 'a' + 11);
+    assert_int_equal(st.segments, 2); /* 0 and 240 not read */
+    coll_free(&c);
+    /* from a record boundary, and past the end */
+    assert_int_equal(recd_evlog_iterate(f->dir, 480, 0, 0, coll_cb, &c, NULL, &err), 0);
+    assert_int_equal(c.n, 10);
+    assert_int_equal(c.off[0], 480);
+    coll_free(&c);
+    assert_int_equal(recd_evlog_iterate(f->dir, 1 << 20, 0, 0, coll_cb, &c, NULL, &err), 0);
+    assert_int_equal(c.n, 0);
+    coll_free(&c);
+
+    /* a missing middle segment is a gap: refused, or skipped and counted */
+    char path[PATH_MAX];
+    seg_file(path, sizeof path, f->dir, 240);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(recd_evlog_verify(f->dir, 0, &st, &err), RECD_EIO);
+    assert_non_null(strstr(err.msg, "00000000000000000480.seg starts at log offset 480"));
+    assert_non_null(strstr(err.msg, "ends at 240"));
+    assert_int_equal(recd_evlog_iterate(f->dir, 0, 0, 1, coll_cb, &c, &st, &err), 0);
+    assert_int_equal(c.n, 15);
+    assert_int_equal(st.corrupt_regions, 1);
+    coll_free(&c);
+}
+
 /* ---- failures ------------------------------------------------------------------------ */
 
 static void test_write_failure(void **state)
@@ -1101,6 +1147,10 @@ static void test_throughput(void **state)
 int main(void)
 {
     recd_log_set_level(RECD_LOG_ERROR); /* recovery warnings are expected here */
+    /* EVLOG_TEST_FILTER=pattern runs a subset (e.g. under valgrind --tool=helgrind) */
+    const char *filter = getenv("EVLOG_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_crc32c_hw_matches_sw),
@@ -1118,6 +1168,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_tail_of_non_last_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_offset_and_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_always, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),

@@ -1059,6 +1059,37 @@ static void test_fsync_failure_always(void **state)
     recd_evlog_close(log);
 }
 
+static void test_rotation_failure(void **state)
+{
+    fx_t *f = *state;
+    /* NEVER: the only fsync is the one before rotating, make it fail */
+    recd_evlog_opts_t o = opts_of(RECD_EVLOG_FSYNC_NEVER);
+    o.segment_bytes = 256;
+    recd_evlog_t *log = open_ok(f->dir, &o);
+    char p[40];
+    memset(p, 'r', sizeof p);
+    struct iovec iov = {p, sizeof p};
+    recd_err_t err = {0};
+    uint64_t t = 0;
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(recd_evlog_append(log, &iov, 1, &t, &err), 0);
+    assert_int_equal(recd_evlog_wait_durable(log, t, 5000, &err), 0);
+    recd_evlog_test_inject(log, 0, EIO);
+    assert_int_equal(recd_evlog_append(log, &iov, 1, &t, &err), 0);
+    assert_int_equal(recd_evlog_wait_durable(log, t, 5000, &err), RECD_EIO);
+    assert_non_null(strstr(err.msg, "fsync of"));
+    recd_evlog_stats_t st;
+    recd_evlog_stats(log, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.failed_errno, EIO);
+    assert_int_equal(st.segments, 1); /* no new segment after the failed fsync */
+    recd_evlog_close(log);
+    assert_int_equal(count_segments(f->dir), 1);
+    recd_evlog_iter_stats_t ist;
+    assert_int_equal(recd_evlog_verify(f->dir, 0, &ist, &err), 0);
+    assert_int_equal(ist.records, 5);
+}
+
 /* ---- throughput (printed, not asserted) -------------------------------------------- */
 
 typedef struct tp_arg {
@@ -1171,6 +1202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_from_offset_and_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_always, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

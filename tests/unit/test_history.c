@@ -507,6 +507,10 @@ static void test_throughput(void **state)
 
 int main(void)
 {
+    /* HISTORY_TEST_FILTER=pattern runs a subset (e.g. under valgrind --tool=helgrind) */
+    const char *filter = getenv("HISTORY_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_get_order),
         cmocka_unit_test(test_max_items),

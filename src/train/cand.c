@@ -17,7 +17,6 @@
  */
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,18 +139,18 @@ typedef struct sampler {
     double *cdf;       /* popularity^0.75: cumulative */
 } sampler_t;
 
-static const uint32_t *g_counts;
-static int by_count_desc(const void *a, const void *b)
+/* qsort_r order: training count descending (ctx: the counts), ties by index */
+static int by_count_desc(const void *a, const void *b, void *ctx)
 {
+    const uint32_t *count = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (g_counts[x] != g_counts[y])
-        return g_counts[x] > g_counts[y] ? -1 : 1;
+    if (count[x] != count[y])
+        return count[x] > count[y] ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
 static int sampler_init(sampler_t *sm, int kind, const uint32_t *count, size_t N)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     memset(sm, 0, sizeof *sm);
     sm->kind = kind;
     sm->N = N;
@@ -164,10 +163,7 @@ static int sampler_init(sampler_t *sm, int kind, const uint32_t *count, size_t N
             return -1;
         for (size_t i = 0; i < N; i++)
             sm->by_rank[i] = (uint32_t)i;
-        pthread_mutex_lock(&lock);
-        g_counts = count;
-        qsort(sm->by_rank, N, sizeof *sm->by_rank, by_count_desc);
-        pthread_mutex_unlock(&lock);
+        qsort_r(sm->by_rank, N, sizeof *sm->by_rank, by_count_desc, (void *)count);
         double lnN = log((double)N + 1.0);
         for (size_t r = 0; r < N; r++)
             sm->logq[sm->by_rank[r]] = log(log((double)r + 2.0) - log((double)r + 1.0)) - log(lnN);
@@ -287,6 +283,18 @@ out:
     if (hr_out)
         *hr_out = v->n ? hr / (double)v->n : 0;
     return v->n ? ndcg / (double)v->n : 0;
+}
+
+/* Scale row i of the softmax gradient G[nb, w] by its example's user
+ * weight (uw[user of example ex[i]]). */
+static void weigh_rows(float *g, size_t nb, size_t w, const float *uw, const uint32_t *ex_user,
+                       const uint32_t *ex)
+{
+    for (size_t i = 0; i < nb; i++) {
+        float wi = uw[ex_user[ex[i]]];
+        for (size_t j = 0; j < w; j++)
+            g[i * w + j] *= wi;
+    }
 }
 
 /* ---- training -------------------------------------------------------------------- */
@@ -530,11 +538,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
                 recd_nn_gemm(0, 1, nb, N, D, 1.0f, U, D, m->item->w, D, 0.0f, Z, N);
                 loss_sum += recd_nn_softmax_xent(Z, nb, N, tgt, 1.0f / (float)nb);
                 if (uw)
-                    for (size_t i = 0; i < nb; i++) {
-                        float wi = uw[ex_user[ex[b0 + i]]];
-                        for (size_t j = 0; j < N; j++)
-                            Z[i * N + j] *= wi;
-                    }
+                    weigh_rows(Z, nb, N, uw, ex_user, ex + b0);
                 recd_nn_gemm(1, 0, N, D, nb, 1.0f, Z, N, U, D, 0.0f, dES, D);
                 recd_nn_gemm(0, 0, nb, D, N, 1.0f, Z, N, m->item->w, D, 0.0f, dU, D);
                 for (size_t j = 0; j < N; j++)
@@ -558,11 +562,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
             }
             loss_sum += recd_nn_softmax_xent(Z, nb, W, zero, 1.0f / (float)nb);
             if (uw)
-                for (size_t i = 0; i < nb; i++) {
-                    float wi = uw[ex_user[ex[b0 + i]]];
-                    for (size_t j = 0; j < W; j++)
-                        Z[i * W + j] *= wi;
-                }
+                weigh_rows(Z, nb, W, uw, ex_user, ex + b0);
             /* output embeddings: dES = G^T U, dET_i = g_i0 u_i; dU = G ES + g_i0 ET */
             recd_nn_gemm(1, 0, S, D, nb, 1.0f, Z + 1, W, U, D, 0.0f, dES, D);
             for (size_t j = 0; j < S; j++)

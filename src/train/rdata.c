@@ -1,6 +1,5 @@
 /* Ranker examples: labels from a dataset's events, and their hashed
  * features in the layout of include/recd/trank.h. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +21,12 @@ static int is_pos(const recd_event_t *e)
     return e->type == RECD_EV_CLICK || e->type == RECD_EV_WATCH || e->type == RECD_EV_PURCHASE;
 }
 
-/* positives sorted by (user, item, ts) for lookups */
-static const recd_event_t *g_ev;
-static int pos_cmp(const void *a, const void *b)
+/* qsort_r order of positive event indices: (user, item, ts, index); ctx
+ * is the event array */
+static int pos_cmp(const void *a, const void *b, void *ctx)
 {
-    const recd_event_t *x = &g_ev[*(const uint32_t *)a], *y = &g_ev[*(const uint32_t *)b];
+    const recd_event_t *ev = ctx;
+    const recd_event_t *x = &ev[*(const uint32_t *)a], *y = &ev[*(const uint32_t *)b];
     if (x->user != y->user)
         return x->user < y->user ? -1 : 1;
     if (x->item != y->item)
@@ -39,7 +39,6 @@ static int pos_cmp(const void *a, const void *b)
 int tf_rex_build(const recd_dataset_t *ds, int watch_weight, size_t neg_per_pos, uint64_t seed,
                  tf_rex_t **out, size_t *n_out, recd_err_t *err)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     size_t nimp = 0, npos = 0;
     for (size_t i = 0; i < ds->nevents; i++) {
         nimp += ds->events[i].type == RECD_EV_IMPRESSION;
@@ -69,10 +68,7 @@ int tf_rex_build(const recd_dataset_t *ds, int watch_weight, size_t neg_per_pos,
         for (size_t i = 0; i < ds->nevents; i++)
             if (is_pos(&ds->events[i]))
                 pos[k++] = (uint32_t)i;
-        pthread_mutex_lock(&lock);
-        g_ev = ds->events;
-        qsort(pos, k, sizeof *pos, pos_cmp);
-        pthread_mutex_unlock(&lock);
+        qsort_r(pos, k, sizeof *pos, pos_cmp, ds->events);
         for (size_t i = 0; i < ds->nevents; i++) {
             const recd_event_t *e = &ds->events[i];
             if (e->type != RECD_EV_IMPRESSION)

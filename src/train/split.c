@@ -2,7 +2,6 @@
  * dataset and the options, so `fit` and `eval` (and any later run) cut the
  * same way. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,16 +26,15 @@ static int id_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-static const recd_dataset_t *g_sort_ds; /* qsort context (single-threaded use below) */
-
-static int inter_cmp(const void *pa, const void *pb)
+/* qsort_r order of interactions; ctx is the dataset */
+static int inter_cmp(const void *pa, const void *pb, void *ctx)
 {
     const tf_inter_t *a = pa, *b = pb;
     if (a->user != b->user)
         return a->user < b->user ? -1 : 1;
     if (a->ts != b->ts)
         return a->ts < b->ts ? -1 : 1;
-    const recd_table_t *I = &g_sort_ds->items;
+    const recd_table_t *I = &((const recd_dataset_t *)ctx)->items;
     int c = id_cmp(I->cells[(size_t)a->item * I->ncols], I->cells[(size_t)b->item * I->ncols]);
     if (c)
         return c;
@@ -59,7 +57,6 @@ static uint64_t mix(uint64_t x)
 int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts_t *o,
                    recd_err_t *err)
 {
-    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
     memset(sp, 0, sizeof *sp);
     sp->o = *o;
     size_t U = ds->users.nrows, N = ds->items.nrows;
@@ -81,10 +78,7 @@ int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts
         if (is_positive(ds, e))
             sp->inter[n++] = (tf_inter_t){e->user, e->item, e->ts, (uint32_t)i};
     }
-    pthread_mutex_lock(&sort_lock);
-    g_sort_ds = ds;
-    qsort(sp->inter, n, sizeof *sp->inter, inter_cmp);
-    pthread_mutex_unlock(&sort_lock);
+    qsort_r(sp->inter, n, sizeof *sp->inter, inter_cmp, (void *)ds);
     /* drop repeats of a (user, item) pair: a per-user item mark */
     uint32_t *seen = malloc((N ? N : 1) * sizeof *seen);
     if (!seen)

@@ -302,6 +302,9 @@ void recd_model_release(recd_bundle_t *b);
 /* Publish b (takes the caller's reference) as the current version of its
  * name; the old one is released. Thread-safe. */
 void recd_model_publish(recd_bundle_t *b);
+/* Is s a version directory name (a positive decimal integer without a
+ * leading zero, sign or space, within int64)? Sets *version when it is. */
+int recd_model_version_name(const char *s, int64_t *version);
 /* Status of every registered model; returns the count (<= cap). */
 size_t recd_model_status_list(recd_model_status_t *out, size_t cap);
 /* Wait for the background frees to finish, release everything. */

@@ -183,6 +183,20 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+int recd_model_version_name(const char *s, int64_t *version)
+{
+    if (!*s || *s == '0')
+        return 0;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    *version = v;
+    return 1;
+}
+
 /* Positive integer directory names under dir, highest first. */
 static size_t list_versions(const char *dir, int64_t *out, size_t cap)
 {
@@ -192,19 +206,8 @@ static size_t list_versions(const char *dir, int64_t *out, size_t cap)
     size_t n = 0;
     struct dirent *de;
     while ((de = readdir(d)) && n < cap) {
-        const char *s = de->d_name;
-        if (!*s || *s == '0')
-            continue;
-        int64_t v = 0;
-        int ok = 1;
-        for (const char *p = s; *p; p++) {
-            if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10) {
-                ok = 0;
-                break;
-            }
-            v = v * 10 + (*p - '0');
-        }
-        if (ok)
+        int64_t v;
+        if (recd_model_version_name(de->d_name, &v))
             out[n++] = v;
     }
     closedir(d);

@@ -3,7 +3,6 @@
  * model -> ranker -> metrics -> bundle (atomic publish, DESIGN §3).
  */
 #include <dirent.h>
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -182,10 +181,8 @@ static int64_t next_version(const char *models_dir, const char *name)
         return 1;
     struct dirent *e;
     while ((e = readdir(d))) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (errno == 0 && *end == '\0' && e->d_name[0] >= '1' && e->d_name[0] <= '9' && v > mx)
+        int64_t v;
+        if (recd_model_version_name(e->d_name, &v) && v > mx)
             mx = v;
     }
     closedir(d);

@@ -160,6 +160,18 @@ float *recd_param_row_grad(recd_param_t *p, size_t row);
  * touched list is cleared); sets o->step += 1 first. Returns 0, or -1 when
  * a parameter's kind differs from o->kind (then nothing is changed). */
 int recd_opt_step(recd_opt_t *o, recd_param_t *const *ps, size_t n);
+/* A copy of parameters' weights, for early stopping's best epoch: save
+ * allocates on first use and overwrites after; restore copies back into the
+ * same parameters (same order); free releases (a zeroed snapshot is empty). */
+typedef struct recd_param_snapshot {
+    float **w; /* [n] copies, NULL until the first save */
+    size_t n;
+} recd_param_snapshot_t;
+/* 0, or -1 when out of memory (the snapshot is then left empty). */
+int recd_param_snapshot_save(recd_param_snapshot_t *s, recd_param_t *const *ps, size_t n);
+/* No-op on an empty snapshot. */
+void recd_param_snapshot_restore(const recd_param_snapshot_t *s, recd_param_t *const *ps);
+void recd_param_snapshot_free(recd_param_snapshot_t *s);
 /* Fill w[n] with N(0, std^2): Box-Muller over xoshiro256** (Blackman &
  * Vigna 2018) seeded through splitmix64; the same seed gives the same
  * values. */

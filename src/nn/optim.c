@@ -303,3 +303,41 @@ void recd_nn_init_glorot(float *w, size_t in, size_t out, uint64_t seed)
     for (size_t i = 0; i < n; i++)
         w[i] = (float)((2.0 * recd_rng_unit(&r) - 1.0) * a);
 }
+
+/* ---- snapshots -------------------------------------------------------------------- */
+
+int recd_param_snapshot_save(recd_param_snapshot_t *s, recd_param_t *const *ps, size_t n)
+{
+    if (!s->w) {
+        float **w = calloc(n ? n : 1, sizeof *w);
+        if (!w)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (!(w[i] = malloc(ps[i]->rows * ps[i]->cols * sizeof(float)))) {
+                for (size_t j = 0; j < i; j++)
+                    free(w[j]);
+                free(w);
+                return -1;
+            }
+        s->w = w;
+        s->n = n;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        memcpy(s->w[i], ps[i]->w, ps[i]->rows * ps[i]->cols * sizeof(float));
+    return 0;
+}
+
+void recd_param_snapshot_restore(const recd_param_snapshot_t *s, recd_param_t *const *ps)
+{
+    for (size_t i = 0; s->w && i < s->n; i++)
+        memcpy(ps[i]->w, s->w[i], ps[i]->rows * ps[i]->cols * sizeof(float));
+}
+
+void recd_param_snapshot_free(recd_param_snapshot_t *s)
+{
+    for (size_t i = 0; s->w && i < s->n; i++)
+        free(s->w[i]);
+    free(s->w);
+    s->w = NULL;
+    s->n = 0;
+}

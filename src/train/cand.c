@@ -299,11 +299,6 @@ static void weigh_rows(float *g, size_t nb, size_t w, const float *uw, const uin
 
 /* ---- training -------------------------------------------------------------------- */
 
-typedef struct snapshot {
-    float **w;
-    size_t n;
-} snapshot_t;
-
 static size_t cand_params(tf_cand_t *m, recd_param_t **ps)
 {
     size_t n = 0;
@@ -317,35 +312,6 @@ static size_t cand_params(tf_cand_t *m, recd_param_t **ps)
         ps[n++] = m->b[l];
     }
     return n;
-}
-
-static int snap_save(snapshot_t *sn, recd_param_t **ps, size_t n)
-{
-    if (!sn->w) {
-        sn->w = calloc(n, sizeof *sn->w);
-        if (!sn->w)
-            return -1;
-        sn->n = n;
-        for (size_t i = 0; i < n; i++)
-            if (!(sn->w[i] = malloc(ps[i]->rows * ps[i]->cols * sizeof(float))))
-                return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        memcpy(sn->w[i], ps[i]->w, ps[i]->rows * ps[i]->cols * sizeof(float));
-    return 0;
-}
-
-static void snap_restore(const snapshot_t *sn, recd_param_t **ps)
-{
-    for (size_t i = 0; i < sn->n; i++)
-        memcpy(ps[i]->w, sn->w[i], ps[i]->rows * ps[i]->cols * sizeof(float));
-}
-
-static void snap_free(snapshot_t *sn)
-{
-    for (size_t i = 0; sn->w && i < sn->n; i++)
-        free(sn->w[i]);
-    free(sn->w);
 }
 
 tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd_dataset_t *ds,
@@ -460,7 +426,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
     alloc_ok &= hist && nh && neg && tgt && zero && negq && ES && ET && Z && dES && dU;
     sampler_t sm;
     valset_t vs;
-    snapshot_t snap = {0};
+    recd_param_snapshot_t snap = {0};
     float *uw = NULL; /* per-user example weights, or NULL */
     recd_param_t *ps[TF_MAX_FIELDS + 2 * TF_MAX_LAYERS + 4];
     size_t nps = cand_params(m, ps);
@@ -615,7 +581,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
             best = ndcg;
             m->best_epoch = ep;
             bad_epochs = 0;
-            if (snap_save(&snap, ps, nps) != 0) {
+            if (recd_param_snapshot_save(&snap, ps, nps) != 0) {
                 recd_err_set(err, RECD_ENOMEM, "out of memory (snapshot)");
                 goto fail;
             }
@@ -624,8 +590,7 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
         }
         opt.lr *= o->lr_decay;
     }
-    if (snap.w)
-        snap_restore(&snap, ps);
+    recd_param_snapshot_restore(&snap, ps);
     m->best_valid = best;
     m->examples_per_s = train_s > 0 ? (double)trained / train_s : 0;
     m->seconds = (double)(recd_time_mono_us() - t_start) / 1e6;
@@ -635,7 +600,7 @@ fail:
     m = NULL;
 out:
     free(uw);
-    snap_free(&snap);
+    recd_param_snapshot_free(&snap);
     sampler_free(&sm);
     valset_free(&vs);
     for (size_t l = 0; l <= L; l++)

@@ -189,12 +189,10 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
     size_t B = o->batch, L = m->nlayers;
     float *act[TF_MAX_LAYERS + 1] = {0};
     float *d0 = malloc(B * maxw * sizeof *d0), *d1 = malloc(B * maxw * sizeof *d1);
-    float **snap = calloc(nps ? nps : 1, sizeof *snap);
-    ok &= items && wt && d0 && d1 && snap;
+    recd_param_snapshot_t snap = {0};
+    ok &= items && wt && d0 && d1;
     for (size_t l = 0; ok && l <= L; l++)
         ok &= (act[l] = malloc(B * (l == 0 ? m->in[0] : m->out[l - 1]) * sizeof(float))) != NULL;
-    for (size_t i = 0; ok && i < nps; i++)
-        ok &= (snap[i] = malloc(ps[i]->rows * ps[i]->cols * sizeof(float))) != NULL;
     if (!ok) {
         recd_err_set(err, RECD_ENOMEM, "out of memory (content model)");
         goto fail;
@@ -298,23 +296,22 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
         if (vmse < best) {
             best = vmse;
             bad = 0;
-            for (size_t i = 0; i < nps; i++)
-                memcpy(snap[i], ps[i]->w, ps[i]->rows * ps[i]->cols * sizeof(float));
+            if (recd_param_snapshot_save(&snap, ps, nps) != 0) {
+                recd_err_set(err, RECD_ENOMEM, "out of memory (content model snapshot)");
+                goto fail;
+            }
         } else if (++bad >= o->patience) {
             break;
         }
     }
-    for (size_t i = 0; i < nps; i++)
-        memcpy(ps[i]->w, snap[i], ps[i]->rows * ps[i]->cols * sizeof(float));
+    recd_param_snapshot_restore(&snap, ps);
     m->valid_mse = best;
     goto out;
 fail:
     tf_content_free(m);
     m = NULL;
 out:
-    for (size_t i = 0; snap && i < nps; i++)
-        free(snap[i]);
-    free(snap);
+    recd_param_snapshot_free(&snap);
     for (size_t l = 0; l <= L; l++)
         free(act[l]);
     free(d0);

@@ -872,43 +872,9 @@ int recd_trank_eval(const recd_trank_t *m, const recd_trank_data_t *d, double *l
 /* ---- training ----------------------------------------------------------------------------- */
 
 /* Copies of every parameter's weights (the best epoch so far). */
-typedef struct snapshot {
-    float **w; /* [nparams] */
-    size_t n;
-} snapshot_t;
-
 static size_t param_floats(const recd_param_t *p)
 {
     return p->rows * p->cols;
-}
-
-static int snapshot_take(snapshot_t *s, const recd_trank_t *m)
-{
-    if (!s->w) {
-        s->w = calloc(m->nparams, sizeof *s->w);
-        if (!s->w)
-            return RECD_ENOMEM;
-        s->n = m->nparams;
-        for (size_t i = 0; i < m->nparams; i++)
-            if (!(s->w[i] = malloc(param_floats(m->params[i]) * sizeof(float))))
-                return RECD_ENOMEM;
-    }
-    for (size_t i = 0; i < m->nparams; i++)
-        memcpy(s->w[i], m->params[i]->w, param_floats(m->params[i]) * sizeof(float));
-    return 0;
-}
-
-static void snapshot_restore(const snapshot_t *s, recd_trank_t *m)
-{
-    for (size_t i = 0; i < m->nparams; i++)
-        memcpy(m->params[i]->w, s->w[i], param_floats(m->params[i]) * sizeof(float));
-}
-
-static void snapshot_free(snapshot_t *s)
-{
-    for (size_t i = 0; s->w && i < s->n; i++)
-        free(s->w[i]);
-    free(s->w);
 }
 
 /* Logit of the weighted positive rate, clamped away from +-inf. */
@@ -979,7 +945,7 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     uint64_t *sb = NULL;
     size_t *perm = NULL;
     work_t w = {0};
-    snapshot_t snap = {0};
+    recd_param_snapshot_t snap = {0};
     /* a model without weights yet, for checking the data against */
     recd_trank_t shape = {.nf = s->nfields,
                           .nslots = s->nfields + s->ncrosses,
@@ -1081,7 +1047,8 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
             best = valid ? ll : NAN;
             best_auc = auc;
             best_epoch = epoch;
-            if (valid && epoch < o->max_epochs && snapshot_take(&snap, m) != 0) {
+            if (valid && epoch < o->max_epochs &&
+                recd_param_snapshot_save(&snap, m->params, m->nparams) != 0) {
                 recd_err_set(err, RECD_ENOMEM, "trank: out of memory (best weights)");
                 goto fail;
             }
@@ -1107,7 +1074,7 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     }
     int epochs = epoch > o->max_epochs ? o->max_epochs : epoch;
     if (valid && best_epoch != epochs)
-        snapshot_restore(&snap, m);
+        recd_param_snapshot_restore(&snap, m->params);
 
     m->sum.epochs = epochs;
     m->sum.best_epoch = best_epoch;
@@ -1128,13 +1095,13 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     free(sb);
     free(perm);
     work_free(&w);
-    snapshot_free(&snap);
+    recd_param_snapshot_free(&snap);
     return m;
 fail:
     free(sb);
     free(perm);
     work_free(&w);
-    snapshot_free(&snap);
+    recd_param_snapshot_free(&snap);
     model_free(m);
     return NULL;
 }

@@ -871,6 +871,38 @@ static void test_opt_kind_mismatch(void **state)
     recd_param_free(ag);
 }
 
+/* Snapshots: restore on an empty snapshot changes nothing; save, change,
+ * restore gives back the saved weights; a second save overwrites. */
+static void test_param_snapshot(void **state)
+{
+    recd_param_t *a = recd_param_new("a", 3, 4, 0, RECD_OPT_ADAM);
+    recd_param_t *b = recd_param_new("b", 5, 2, 1, RECD_OPT_ADAM);
+    assert_true(a && b);
+    recd_param_t *ps[2] = {a, b};
+    for (size_t i = 0; i < 12; i++)
+        a->w[i] = (float)i;
+    for (size_t i = 0; i < 10; i++)
+        b->w[i] = -(float)i;
+    recd_param_snapshot_t s = {0};
+    recd_param_snapshot_restore(&s, ps);
+    assert_true(a->w[5] == 5.0f && b->w[3] == -3.0f);
+    assert_int_equal(recd_param_snapshot_save(&s, ps, 2), 0);
+    a->w[5] = 99.0f;
+    b->w[3] = 99.0f;
+    recd_param_snapshot_restore(&s, ps);
+    assert_true(a->w[5] == 5.0f && b->w[3] == -3.0f);
+    a->w[0] = 7.0f;
+    assert_int_equal(recd_param_snapshot_save(&s, ps, 2), 0);
+    a->w[0] = 8.0f;
+    recd_param_snapshot_restore(&s, ps);
+    assert_true(a->w[0] == 7.0f);
+    recd_param_snapshot_free(&s);
+    assert_null(s.w);
+    recd_param_snapshot_free(&s); /* twice is fine */
+    recd_param_free(a);
+    recd_param_free(b);
+}
+
 static void test_param_bad_sizes(void **state)
 {
     assert_null(recd_param_new("r0", 0, 4, 0, RECD_OPT_ADAM));
@@ -1076,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_l2),
         cmocka_unit_test(test_opt_kind_mismatch),
         cmocka_unit_test(test_param_bad_sizes),
+        cmocka_unit_test(test_param_snapshot),
         cmocka_unit_test(test_init_normal),
         cmocka_unit_test(test_init_glorot),
         cmocka_unit_test(test_mlp_end_to_end),

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "recd/dataset.h"
 
 /* ---- event types ---------------------------------------------------------------------- */
@@ -1117,91 +1118,6 @@ out:
 
 /* ---- loading ------------------------------------------------------------------------------- */
 
-/* Buffered line reader over a file: lines are returned in place, without
- * the '\n', NUL-terminated; a last line without '\n' is accepted. */
-typedef struct rd {
-    int fd;
-    const char *path;
-    char *buf;
-    size_t cap, pos, len;
-    int eof;
-    size_t line; /* number of the line last returned, 1-based */
-} rd_t;
-
-#define RD_MAX_LINE (64u << 20)
-
-static int rd_open(rd_t *r, const char *path, recd_err_t *err)
-{
-    memset(r, 0, sizeof *r);
-    r->path = path;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0)
-        return recd_err_set(err, errno == ENOENT ? RECD_ENOENT : RECD_EIO, "%s: %s", path,
-                            strerror(errno));
-    r->cap = 1 << 20;
-    if (!(r->buf = malloc(r->cap))) {
-        close(r->fd);
-        r->fd = -1;
-        return recd_err_set(err, RECD_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-static void rd_close(rd_t *r)
-{
-    if (r->fd >= 0)
-        close(r->fd);
-    free(r->buf);
-    r->fd = -1;
-    r->buf = NULL;
-}
-
-/* 1: a line in *line (*n bytes); 0: end of file; < 0: error. */
-static int rd_line(rd_t *r, char **line, size_t *n, recd_err_t *err)
-{
-    for (;;) {
-        char *nl = r->pos < r->len ? memchr(r->buf + r->pos, '\n', r->len - r->pos) : NULL;
-        if (nl || (r->eof && r->pos < r->len)) {
-            char *s = r->buf + r->pos;
-            size_t len = nl ? (size_t)(nl - s) : r->len - r->pos;
-            s[len] = '\0'; /* the '\n', or the byte kept free at the end */
-            r->pos += len + (nl ? 1 : 0);
-            r->line++;
-            if (memchr(s, '\0', len))
-                return recd_err_set(err, RECD_EINVAL, "%s:%zu: NUL byte in the line", r->path,
-                                    r->line);
-            *line = s;
-            *n = len;
-            return 1;
-        }
-        if (r->eof)
-            return 0;
-        if (r->pos > 0) {
-            memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-            r->len -= r->pos;
-            r->pos = 0;
-        }
-        if (r->len + 1 >= r->cap) {
-            if (r->cap >= RD_MAX_LINE)
-                return recd_err_set(err, RECD_EINVAL, "%s:%zu: line longer than %u bytes", r->path,
-                                    r->line + 1, RD_MAX_LINE);
-            char *nb = realloc(r->buf, r->cap * 2);
-            if (!nb)
-                return recd_err_set(err, RECD_ENOMEM, "out of memory");
-            r->buf = nb;
-            r->cap *= 2;
-        }
-        ssize_t got = read(r->fd, r->buf + r->len, r->cap - 1 - r->len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return recd_err_set(err, RECD_EIO, "%s: read: %s", r->path, strerror(errno));
-        }
-        if (got == 0)
-            r->eof = 1;
-        r->len += (size_t)got;
-    }
-}
 
 /* Split line in place at tabs into at most cap fields; returns the number
  * of fields found (which may exceed cap: the rest are not stored). */
@@ -1223,7 +1139,7 @@ static size_t split_tabs(char *line, size_t len, char **fields, size_t cap)
     return n;
 }
 
-static int check_cr(const rd_t *r, const char *s, size_t len, recd_err_t *err)
+static int check_cr(const tf_lines_t *r, const char *s, size_t len, recd_err_t *err)
 {
     if (memchr(s, '\r', len))
         return recd_err_set(err, RECD_EINVAL,
@@ -1278,11 +1194,11 @@ static char *path_join(const char *dir, const char *name)
 }
 
 /* Read a header line and check it: names non-empty and distinct. */
-static int read_header(rd_t *r, char ***names, size_t *n, recd_err_t *err)
+static int read_header(tf_lines_t *r, char ***names, size_t *n, recd_err_t *err)
 {
     char *line;
     size_t len;
-    int got = rd_line(r, &line, &len, err);
+    int got = tf_lines_next(r, &line, &len, err);
     if (got < 0)
         return got;
     if (got == 0)
@@ -1326,10 +1242,10 @@ static int load_table(recd_dataset_t *ds, const char *dir, const char *file, int
     char *path = path_join(dir, file);
     if (!path)
         return recd_err_set(err, RECD_ENOMEM, "out of memory");
-    rd_t r;
+    tf_lines_t r;
     char **names = NULL;
     size_t nnames = 0;
-    int rc = rd_open(&r, path, err);
+    int rc = tf_lines_open(&r, path, 0, err);
     if (rc) {
         free(path);
         return rc;
@@ -1353,7 +1269,7 @@ static int load_table(recd_dataset_t *ds, const char *dir, const char *file, int
     t->ncols = nnames;
     char *line;
     size_t len;
-    while ((rc = rd_line(&r, &line, &len, err)) == 1) {
+    while ((rc = tf_lines_next(&r, &line, &len, err)) == 1) {
         rc = 0;
         if (check_cr(&r, line, len, err)) {
             rc = RECD_EINVAL;
@@ -1386,7 +1302,7 @@ static int load_table(recd_dataset_t *ds, const char *dir, const char *file, int
         t->nrows++;
     }
 out:
-    rd_close(&r);
+    tf_lines_close(&r);
     free(names);
     free(path);
     return rc < 0 ? rc : 0;
@@ -1399,10 +1315,10 @@ static int load_events(recd_dataset_t *ds, const char *dir, size_t expect, recd_
     char *path = path_join(dir, "events.tsv");
     if (!path)
         return recd_err_set(err, RECD_ENOMEM, "out of memory");
-    rd_t r;
+    tf_lines_t r;
     char **names = NULL, **f = NULL;
     size_t nnames = 0;
-    int rc = rd_open(&r, path, err);
+    int rc = tf_lines_open(&r, path, 0, err);
     if (rc) {
         free(path);
         return rc;
@@ -1436,7 +1352,7 @@ static int load_events(recd_dataset_t *ds, const char *dir, size_t expect, recd_
     }
     char *line;
     size_t len;
-    while ((rc = rd_line(&r, &line, &len, err)) == 1) {
+    while ((rc = tf_lines_next(&r, &line, &len, err)) == 1) {
         rc = 0;
         if (check_cr(&r, line, len, err)) {
             rc = RECD_EINVAL;
@@ -1486,7 +1402,7 @@ static int load_events(recd_dataset_t *ds, const char *dir, size_t expect, recd_
         }
     }
 out:
-    rd_close(&r);
+    tf_lines_close(&r);
     free(names);
     free(f);
     free(path);
@@ -1501,12 +1417,12 @@ static int load_factors(recd_dataset_t *ds, const char *dir, const char *file, i
     char *path = path_join(dir, file);
     if (!path)
         return recd_err_set(err, RECD_ENOMEM, "out of memory");
-    rd_t r;
+    tf_lines_t r;
     char **names = NULL, **f = NULL;
     float *fac = NULL, *bias = NULL;
     uint8_t *seen = NULL;
     size_t nnames = 0;
-    int rc = rd_open(&r, path, err);
+    int rc = tf_lines_open(&r, path, 0, err);
     if (rc) {
         free(path);
         return rc;
@@ -1544,7 +1460,7 @@ static int load_factors(recd_dataset_t *ds, const char *dir, const char *file, i
     char *line;
     size_t len;
     size_t rows = 0;
-    while ((rc = rd_line(&r, &line, &len, err)) == 1) {
+    while ((rc = tf_lines_next(&r, &line, &len, err)) == 1) {
         rc = 0;
         if (check_cr(&r, line, len, err)) {
             rc = RECD_EINVAL;
@@ -1601,7 +1517,7 @@ static int load_factors(recd_dataset_t *ds, const char *dir, const char *file, i
     *bias_out = bias;
     fac = bias = NULL;
 out:
-    rd_close(&r);
+    tf_lines_close(&r);
     free(names);
     free(f);
     free(fac);

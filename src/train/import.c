@@ -283,95 +283,6 @@ static void add_genre(sbuf_t *b, const char *g)
     put_text(b, g, gl);
 }
 
-/* ---- line reader -------------------------------------------------------------------------- */
-
-/* Lines without the line end ("\n" or "\r\n"), a last line without one
- * included, a UTF-8 BOM at the start dropped. */
-typedef struct lr {
-    int fd;
-    const char *path;
-    char *buf;
-    size_t cap, pos, len;
-    int eof;
-    size_t line;
-} lr_t;
-
-static int lr_open(lr_t *r, const char *path, recd_err_t *err)
-{
-    memset(r, 0, sizeof *r);
-    r->path = path;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0)
-        return recd_err_set(err, errno == ENOENT ? RECD_ENOENT : RECD_EIO, "%s: %s", path,
-                            strerror(errno));
-    r->cap = 1 << 20;
-    if (!(r->buf = malloc(r->cap))) {
-        close(r->fd);
-        r->fd = -1;
-        return recd_err_set(err, RECD_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-static void lr_close(lr_t *r)
-{
-    if (r->fd >= 0)
-        close(r->fd);
-    free(r->buf);
-    r->fd = -1;
-    r->buf = NULL;
-}
-
-/* 1: a line (NUL-terminated, in place, valid until the next call);
- * 0: end of file; < 0: error. */
-static int lr_next(lr_t *r, char **line, size_t *n, recd_err_t *err)
-{
-    for (;;) {
-        char *nl = r->pos < r->len ? memchr(r->buf + r->pos, '\n', r->len - r->pos) : NULL;
-        if (nl || (r->eof && r->pos < r->len)) {
-            char *s = r->buf + r->pos;
-            size_t len = nl ? (size_t)(nl - s) : r->len - r->pos;
-            r->pos += len + (nl ? 1 : 0);
-            if (len && s[len - 1] == '\r')
-                len--;
-            s[len] = '\0';
-            if (r->line++ == 0 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
-                s += 3;
-                len -= 3;
-            }
-            *line = s;
-            *n = len;
-            return 1;
-        }
-        if (r->eof)
-            return 0;
-        if (r->pos > 0) {
-            memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-            r->len -= r->pos;
-            r->pos = 0;
-        }
-        if (r->len + 1 >= r->cap) {
-            if (r->cap >= (64u << 20))
-                return recd_err_set(err, RECD_EINVAL, "%s:%zu: line longer than 64 MiB", r->path,
-                                    r->line + 1);
-            char *nb = realloc(r->buf, r->cap * 2);
-            if (!nb)
-                return recd_err_set(err, RECD_ENOMEM, "out of memory");
-            r->buf = nb;
-            r->cap *= 2;
-        }
-        ssize_t got = read(r->fd, r->buf + r->len, r->cap - 1 - r->len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return recd_err_set(err, RECD_EIO, "%s: read: %s", r->path, strerror(errno));
-        }
-        if (got == 0)
-            r->eof = 1;
-        r->len += (size_t)got;
-    }
-}
-
 /* ---- field splitting ---------------------------------------------------------------------- */
 
 typedef struct field {
@@ -411,11 +322,11 @@ typedef struct csvrec {
 } csvrec_t;
 
 /* 1: a record (bad = reason when malformed, else NULL); 0: EOF; < 0 error. */
-static int csv_next(lr_t *r, csvrec_t *c, const char **bad, recd_err_t *err)
+static int csv_next(tf_lines_t *r, csvrec_t *c, const char **bad, recd_err_t *err)
 {
     char *line;
     size_t n;
-    int rc = lr_next(r, &line, &n, err);
+    int rc = tf_lines_next(r, &line, &n, err);
     if (rc <= 0)
         return rc;
     *bad = NULL;
@@ -431,7 +342,7 @@ static int csv_next(lr_t *r, csvrec_t *c, const char **bad, recd_err_t *err)
             for (;;) {
                 if (i >= n) { /* the quoted field continues on the next line */
                     sb_putc(&c->buf, '\n');
-                    rc = lr_next(r, &line, &n, err);
+                    rc = tf_lines_next(r, &line, &n, err);
                     if (rc < 0)
                         return rc;
                     if (rc == 0) {
@@ -925,8 +836,8 @@ static const char *const CSV_HEADERS[] = {
 
 static int read_csv(imp_t *im, const char *path, file_kind_t kind)
 {
-    lr_t r;
-    int rc = lr_open(&r, path, im->err);
+    tf_lines_t r;
+    int rc = tf_lines_open(&r, path, 1, im->err);
     if (rc)
         return rc;
     csvrec_t c;
@@ -982,19 +893,19 @@ static int read_csv(imp_t *im, const char *path, file_kind_t kind)
     if (c.buf.oom && rc >= 0)
         rc = recd_err_set(im->err, RECD_ENOMEM, "out of memory");
     free(c.buf.s);
-    lr_close(&r);
+    tf_lines_close(&r);
     return rc < 0 ? rc : 0;
 }
 
 static int read_lines(imp_t *im, const char *path, file_kind_t kind)
 {
-    lr_t r;
-    int rc = lr_open(&r, path, im->err);
+    tf_lines_t r;
+    int rc = tf_lines_open(&r, path, 1, im->err);
     if (rc)
         return rc;
     char *line;
     size_t n;
-    while ((rc = lr_next(&r, &line, &n, im->err)) == 1) {
+    while ((rc = tf_lines_next(&r, &line, &n, im->err)) == 1) {
         rc = 0;
         if (kind == F_RATINGS)
             im->st.lines++;
@@ -1013,7 +924,7 @@ static int read_lines(imp_t *im, const char *path, file_kind_t kind)
         if (rc)
             break;
     }
-    lr_close(&r);
+    tf_lines_close(&r);
     return rc < 0 ? rc : 0;
 }
 

@@ -25,6 +25,25 @@ struct recd_bundle_writer;
  * (recd_rng_seed_stream(r, seed, stream)), bounded draws unbiased
  * (recd_rng_below). */
 
+/* Buffered line reader (lines.c). Lines come back in place, NUL-terminated,
+ * without the line end, valid until the next call; `line` is the 1-based
+ * number of the line last returned. text = 1 (MovieLens files): a "\r"
+ * before the "\n" and a UTF-8 BOM at the start of the file are dropped;
+ * text = 0 (recd's own formats): lines are exact and a NUL byte in a line
+ * is an error naming the file and line. Lines are bounded (64 MiB). */
+typedef struct tf_lines {
+    int fd;
+    const char *path;
+    char *buf;
+    size_t cap, pos, len;
+    int eof, text;
+    size_t line;
+} tf_lines_t;
+int tf_lines_open(tf_lines_t *r, const char *path, int text, recd_err_t *err);
+/* 1: a line in *line (*n bytes); 0: end of file; < 0: error with err set. */
+int tf_lines_next(tf_lines_t *r, char **line, size_t *n, recd_err_t *err);
+void tf_lines_close(tf_lines_t *r);
+
 /* The 18 MovieLens genres (ml-latest spelling, "Children" without the
  * apostrophe) and the 21 occupations of ml-1m (index = its code): shared by
  * the generators and the importer. */

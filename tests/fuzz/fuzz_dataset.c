@@ -79,40 +79,6 @@ static void setup(void)
     atexit(cleanup);
 }
 
-/* FUZZ_VERBOSE=1 prints each input's outcome (to check seeds). */
-static int verbose(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("FUZZ_VERBOSE");
-        v = e && *e && *e != '0';
-    }
-    return v;
-}
-
-/* A new file each time: ext4 flushes a file truncated to zero and
- * rewritten when it is closed, which would make every input wait for the
- * disk. */
-static void write_file(const char *path, const uint8_t *p, size_t n)
-{
-    unlink(path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        perror(path);
-        abort();
-    }
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) {
-            perror(path);
-            abort();
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    close(fd);
-}
-
 /* Lines after the header, as the loader counts them. */
 static size_t data_lines(const uint8_t *p, size_t n)
 {
@@ -251,17 +217,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 data_lines(part[3], plen[3])};
             uint8_t *meta;
             size_t n = expand_meta(part[0], plen[0], counts, &meta);
-            write_file(g_path[0], meta, n);
+            fuzz_write_file(g_path[0], meta, n);
             free(meta);
         } else {
-            write_file(g_path[i], part[i], plen[i]);
+            fuzz_write_file(g_path[i], part[i], plen[i]);
         }
     }
 
     recd_dataset_t *ds = (recd_dataset_t *)1;
     recd_err_t err = {0};
     int rc = recd_dataset_load(g_dir, &ds, &err);
-    if (verbose())
+    if (fuzz_verbose())
         fprintf(stderr, "%s: %s\n", rc == 0 ? "ok" : "error", rc == 0 ? "" : err.msg);
     if (rc == 0) {
         FUZZ_CHECK(ds != NULL);

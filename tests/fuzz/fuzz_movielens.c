@@ -81,40 +81,6 @@ static void setup(void)
     atexit(cleanup);
 }
 
-/* FUZZ_VERBOSE=1 prints each input's outcome (to check seeds). */
-static int verbose(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("FUZZ_VERBOSE");
-        v = e && *e && *e != '0';
-    }
-    return v;
-}
-
-/* A new file each time: ext4 flushes a file truncated to zero and
- * rewritten when it is closed, which would make every input wait for the
- * disk. */
-static void write_file(const char *path, const uint8_t *p, size_t n)
-{
-    unlink(path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        perror(path);
-        abort();
-    }
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) {
-            perror(path);
-            abort();
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    close(fd);
-}
-
 /* Valid UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
 static int utf8_ok(const char *str)
 {
@@ -216,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < NPARTS; i++)
             if (k == l && i < nparts)
-                write_file(g_path[k][i], part[i], plen[i]);
+                fuzz_write_file(g_path[k][i], part[i], plen[i]);
             else
                 unlink(g_path[k][i]);
 
@@ -225,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     recd_err_t err = {0};
     int rc = recd_dataset_import_movielens(g_dir, (data[-1] & 0x80) ? RECD_ML_AUTO : layout, strict,
                                            g_null, &ds, &st, &err);
-    if (verbose())
+    if (fuzz_verbose())
         fprintf(stderr, "%s: %s\n", rc == 0 ? "ok" : "error", rc == 0 ? "" : err.msg);
     if (rc == 0) {
         FUZZ_CHECK(ds != NULL);

@@ -105,13 +105,8 @@ static void cand_input(const tf_cand_t *m, const tf_schema_t *s, uint32_t u, con
         for (size_t k = 0; k < nh; k++)
             recd_nn_axpy(E, inv, HIST(m)->w + (size_t)hist[k] * E, x);
     }
-    for (size_t j = 1; j < m->ninputs; j++) {
-        const tf_field_t *f = &s->f[m->field_of[j]];
-        uint32_t a = f->v.off[u], b = f->v.off[u + 1];
-        float inv = 1.0f / (float)(b - a);
-        for (uint32_t k = a; k < b; k++)
-            recd_nn_axpy(E, inv, m->ftab[j]->w + (size_t)f->v.ids[k] * E, x + j * E);
-    }
+    for (size_t j = 1; j < m->ninputs; j++)
+        tf_field_mean(&s->f[m->field_of[j]], u, m->ftab[j]->w, E, x + j * E);
 }
 
 void tf_cand_user_vec(const tf_cand_t *m, const tf_schema_t *s, uint32_t u, const uint32_t *hist,
@@ -558,14 +553,8 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
                                      recd_param_row_grad(HIST(m), hist[i * o->max_len + k]));
                 }
                 uint32_t u = ex_user[ex[b0 + i]];
-                for (size_t j = 1; j < m->ninputs; j++) {
-                    const tf_field_t *f = &s->f[m->field_of[j]];
-                    uint32_t a = f->v.off[u], bb = f->v.off[u + 1];
-                    float inv = 1.0f / (float)(bb - a);
-                    for (uint32_t k = a; k < bb; k++)
-                        recd_nn_axpy(E, inv, g + j * E,
-                                     recd_param_row_grad(m->ftab[j], f->v.ids[k]));
-                }
+                for (size_t j = 1; j < m->ninputs; j++)
+                    tf_field_scatter(&s->f[m->field_of[j]], u, m->ftab[j], E, g + j * E);
             }
             recd_opt_step(&opt, ps, nps);
         }

@@ -365,3 +365,20 @@ int tf_put(struct recd_bundle_writer *w, const char *name, const float *data, in
     int64_t shape[2] = {d0, d1};
     return recd_bundle_writer_tensor(w, name, data, d1 > 0 ? 2 : 1, shape, err);
 }
+
+void tf_field_mean(const tf_field_t *f, uint32_t row, const float *table, size_t k, float *out)
+{
+    uint32_t a = f->v.off[row], b = f->v.off[row + 1];
+    float inv = 1.0f / (float)(b - a);
+    for (uint32_t i = a; i < b; i++)
+        recd_nn_axpy(k, inv, table + (size_t)f->v.ids[i] * k, out);
+}
+
+void tf_field_scatter(const tf_field_t *f, uint32_t row, recd_param_t *p, size_t k,
+                      const float *g)
+{
+    uint32_t a = f->v.off[row], b = f->v.off[row + 1];
+    float inv = 1.0f / (float)(b - a);
+    for (uint32_t i = a; i < b; i++)
+        recd_nn_axpy(k, inv, g, recd_param_row_grad(p, f->v.ids[i]));
+}

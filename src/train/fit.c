@@ -95,8 +95,8 @@ static int mem_rank_prob(void *ctx, const tf_rex_t *ex, size_t n, float *p, recd
     rc = recd_trank_predict(c->rank, &td, p);
     if (rc != 0)
         recd_err_set(err, rc, "ranker: cannot score the evaluation examples");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        recd_nn_sigmoid(&p[i], 1, &p[i]);
+    if (rc == 0)
+        recd_nn_sigmoid(p, n, p);
     tf_rdata_free(&d);
     return rc;
 }

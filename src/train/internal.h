@@ -92,6 +92,13 @@ typedef struct tf_schema {
     void *pool;           /* text storage */
 } tf_schema_t;
 
+/* out[k] += the mean of table's rows [*, k] over field f's values for row
+ * `row` (a user, item or event, by the field's source); and the matching
+ * backward pass: each of those rows of p's gradient += g / n. */
+void tf_field_mean(const tf_field_t *f, uint32_t row, const float *table, size_t k, float *out);
+void tf_field_scatter(const tf_field_t *f, uint32_t row, recd_param_t *p, size_t k,
+                      const float *g);
+
 /* Build the schema for a dataset: user_id, the users.tsv columns (age
  * bucketized, others categorical), item_id, genres, year (bucketized),
  * title_words and tags (content only), and the context columns. */

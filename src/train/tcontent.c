@@ -69,13 +69,8 @@ static void content_input(const tf_content_t *m, const tf_schema_t *s, uint32_t 
 {
     size_t K = m->K;
     memset(x, 0, K * m->nin * sizeof *x);
-    for (size_t j = 0; j < m->nin; j++) {
-        const tf_field_t *f = &s->f[m->field_of[j]];
-        uint32_t a = f->v.off[item], b = f->v.off[item + 1];
-        float inv = 1.0f / (float)(b - a);
-        for (uint32_t k = a; k < b; k++)
-            recd_nn_axpy(K, inv, m->tab[j]->w + (size_t)f->v.ids[k] * K, x + j * K);
-    }
+    for (size_t j = 0; j < m->nin; j++)
+        tf_field_mean(&s->f[m->field_of[j]], item, m->tab[j]->w, K, x + j * K);
 }
 
 void tf_content_embed(const tf_content_t *m, const tf_schema_t *s, uint32_t item, float *out)
@@ -276,14 +271,9 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
             }
             for (size_t i = 0; i < nb; i++) {
                 uint32_t it = items[b0 + i];
-                for (size_t j = 0; j < m->nin; j++) {
-                    const tf_field_t *f = &s->f[m->field_of[j]];
-                    uint32_t a = f->v.off[it], bb = f->v.off[it + 1];
-                    float inv = 1.0f / (float)(bb - a);
-                    for (uint32_t k = a; k < bb; k++)
-                        recd_nn_axpy(K, inv, dy + i * m->in[0] + j * K,
-                                     recd_param_row_grad(m->tab[j], f->v.ids[k]));
-                }
+                for (size_t j = 0; j < m->nin; j++)
+                    tf_field_scatter(&s->f[m->field_of[j]], it, m->tab[j], K,
+                                     dy + i * m->in[0] + j * K);
             }
             recd_opt_step(&opt, ps, nps);
         }

@@ -66,6 +66,7 @@ static void help_config(void)
                            : k[i].type == RECD_CONF_T_ENUM   ? "enum"
                            : k[i].type == RECD_CONF_T_LISTEN ? "address"
                            : k[i].type == RECD_CONF_T_PATH   ? "path"
+                           : k[i].type == RECD_CONF_T_JSON   ? "JSON"
                                                              : "string";
         char def[96], range[64] = "";
         if (k[i].type == RECD_CONF_T_INT) {

@@ -58,6 +58,25 @@ typedef struct recd_conf {
     int64_t candgen_candidates;  /* default number of retrieved candidates */
     int64_t candgen_max_history; /* longest request history accepted */
     int64_t rank_max_items;      /* most items one /v1/score request may give */
+    /* event log (data_dir/events) */
+    int events_enabled;           /* accept POST /v1/events and keep the log */
+    char *events_fsync;           /* always | interval_ms | never */
+    int64_t events_interval_ms;   /* interval_ms: fsync at most this often */
+    int64_t events_segment_bytes; /* rotate segments at this size */
+    int64_t events_retain_bytes;  /* delete oldest segments past this total; 0 = keep */
+    int64_t events_retain_age_s;  /* delete segments older than this; 0 = keep */
+    int64_t events_queue_bytes;   /* writer queue bound; past it 503 */
+    int64_t events_max_batch;     /* events per POST /v1/events */
+    int events_skip_corrupt;      /* start despite mid-segment corruption */
+    /* user-history store */
+    int64_t history_max_users;       /* users kept (LRU) */
+    int64_t history_max_items;       /* positives kept per user */
+    int64_t history_watch_min_s;     /* a watch this long is positive */
+    int64_t history_rating_min;      /* a rating of this many stars or more is positive */
+    int64_t history_replay_bytes;    /* log bytes replayed at start */
+    int64_t history_replay_window_s; /* events older than this are not replayed */
+    /* A/B experiments: compact JSON text of the `experiments` array */
+    char *experiments;
 } recd_conf_t;
 
 typedef enum {
@@ -67,6 +86,7 @@ typedef enum {
     RECD_CONF_T_ENUM,   /* string from a fixed set */
     RECD_CONF_T_LISTEN, /* string parsed as a listen address */
     RECD_CONF_T_PATH,   /* string naming a file or directory */
+    RECD_CONF_T_JSON,   /* a JSON value, stored as compact JSON text */
 } recd_conf_type_t;
 
 /* One row of the table. Exposed read-only for docs, tests and dumps. */

@@ -126,6 +126,13 @@ typedef struct recd_evlog_opts {
     uint32_t max_record;    /* payload bound; default RECD_EVLOG_MAX_RECORD */
     uint64_t queue_bytes;   /* bound of queued framed bytes; default 16 MiB */
     int skip_corrupt;       /* skip (and count) mid-segment corruption instead of failing */
+    /* Called by the writer thread each time the acknowledged offset
+     * (recd_evlog_acked) advances and when the log fails, so an event loop
+     * can answer requests waiting for durability without blocking. It runs
+     * with the log's lock held: it must be short (e.g. event_active) and
+     * must not call into the log. NULL: no callback. */
+    void (*on_ack)(void *ctx);
+    void *on_ack_ctx;
 } recd_evlog_opts_t;
 
 /* Fill o with the defaults above (fsync INTERVAL, 100 ms). */
@@ -179,6 +186,18 @@ int recd_evlog_open(const char *dir, const recd_evlog_opts_t *opts, recd_evlog_t
  * RECD_ENOMEM. Thread-safe. */
 int recd_evlog_append(recd_evlog_t *log, const struct iovec *recs, size_t n, uint64_t *ticket,
                       recd_err_t *err);
+
+/* recd_evlog_append that never waits, whatever the policy: the batch is
+ * queued (or refused: RECD_EAGAIN, RECD_EIO, RECD_EINVAL as above) and the
+ * caller learns that it is acknowledged when recd_evlog_acked() reaches
+ * *ticket (opts.on_ack tells when to look). For event loops. */
+int recd_evlog_append_nowait(recd_evlog_t *log, const struct iovec *recs, size_t n,
+                             uint64_t *ticket, recd_err_t *err);
+
+/* The acknowledged offset under the policy (everything below it is
+ * fsynced; for NEVER: written); *failed (may be NULL) is set to 1 once the
+ * log has failed, after which nothing more will be acknowledged. */
+uint64_t recd_evlog_acked(recd_evlog_t *log, int *failed);
 
 /* Block until the data below ticket is acknowledged under the policy
  * (fsynced; for NEVER: written), for at most timeout_ms (< 0: no limit).

@@ -1,6 +1,8 @@
 /* Configuration table, parsing, validation and publication. */
 #include "recd/conf.h"
 
+#include "recd/ab.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -19,6 +21,7 @@
 #define MB (1024 * 1024)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const fsync_policies[] = {"always", "interval_ms", "never", NULL};
 
 /* The table. For string types, `min` = 1 means the value may not be "". */
 static const recd_conf_key_t keys[] = {
@@ -92,6 +95,41 @@ static const recd_conf_key_t keys[] = {
      1, "longest request history accepted (400 above)"},
     {"rank.max_items", RECD_CONF_T_INT, OFF(rank_max_items), 1, 10000, 1000, NULL, NULL, 1,
      "most items one /v1/score request may list (400 above)"},
+    {"events.enabled", RECD_CONF_T_BOOL, OFF(events_enabled), 0, 1, 1, NULL, NULL, 0,
+     "accept POST /v1/events into the log under data_dir/events (false: 404)"},
+    {"events.fsync", RECD_CONF_T_ENUM, OFF(events_fsync), 0, 0, 0, "interval_ms", fsync_policies,
+     0, "when a batch is acknowledged: always (after its fsync), interval_ms (after the group "
+        "commit fsync covering it), never (once written to the kernel)"},
+    {"events.interval_ms", RECD_CONF_T_INT, OFF(events_interval_ms), 1, 60000, 100, NULL, NULL, 0,
+     "interval_ms policy: fsync at most this often (acknowledgements wait for it)"},
+    {"events.segment_bytes", RECD_CONF_T_INT, OFF(events_segment_bytes), 4096, 1LL << 40,
+     64LL * MB, NULL, NULL, 0, "start a new segment file before one would grow past this"},
+    {"events.retain_bytes", RECD_CONF_T_INT, OFF(events_retain_bytes), 0, 1LL << 50, 0, NULL, NULL,
+     0, "delete the oldest segments while the log is larger than this; 0 = no limit"},
+    {"events.retain_age_s", RECD_CONF_T_INT, OFF(events_retain_age_s), 0, 1LL << 40, 0, NULL, NULL,
+     0, "delete segments last written longer ago than this; 0 = no limit"},
+    {"events.queue_bytes", RECD_CONF_T_INT, OFF(events_queue_bytes), 4096, 1LL << 34, 16LL * MB,
+     NULL, NULL, 0, "events waiting for the writer thread, bytes; past it POST /v1/events gets 503"},
+    {"events.max_batch", RECD_CONF_T_INT, OFF(events_max_batch), 1, 100000, 1000, NULL, NULL, 1,
+     "most events one POST /v1/events may carry (400 above)"},
+    {"events.skip_corrupt", RECD_CONF_T_BOOL, OFF(events_skip_corrupt), 0, 1, 0, NULL, NULL, 0,
+     "start even when a segment is corrupt in the middle (skipping the damage) instead of refusing"},
+    {"history.max_users", RECD_CONF_T_INT, OFF(history_max_users), 1, 1LL << 32, 1000000, NULL,
+     NULL, 0, "users kept in the history store; the least recently used are evicted"},
+    {"history.max_items", RECD_CONF_T_INT, OFF(history_max_items), 1, 10000, 50, NULL, NULL, 0,
+     "most recent positive interactions kept per user"},
+    {"history.watch_min_s", RECD_CONF_T_INT, OFF(history_watch_min_s), 0, 1LL << 31, 30, NULL, NULL,
+     0, "a watch event of at least this many seconds is a positive interaction"},
+    {"history.rating_min", RECD_CONF_T_INT, OFF(history_rating_min), 0, 10, 4, NULL, NULL, 0,
+     "a rating of at least this many stars is a positive interaction"},
+    {"history.replay_bytes", RECD_CONF_T_INT, OFF(history_replay_bytes), 0, 1LL << 40, 256LL * MB,
+     NULL, NULL, 0, "at start, rebuild histories from at most this many trailing bytes of the log"},
+    {"history.replay_window_s", RECD_CONF_T_INT, OFF(history_replay_window_s), 0, 1LL << 40,
+     30LL * 86400, NULL, NULL, 0,
+     "at start, replay only events at most this old (by event ts); 0 = no age limit"},
+    {"experiments", RECD_CONF_T_JSON, OFF(experiments), 0, 0, 0, "[]", NULL, 1,
+     "A/B experiments: a JSON array of {name, salt, variants: [{name, weight, model, version, "
+     "candidates, rank, score}]} (README \"A/B experiments\")"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -113,7 +151,7 @@ const recd_conf_key_t *recd_conf_key_find(const char *path)
 static int is_string_type(recd_conf_type_t t)
 {
     return t == RECD_CONF_T_STRING || t == RECD_CONF_T_ENUM || t == RECD_CONF_T_LISTEN ||
-           t == RECD_CONF_T_PATH;
+           t == RECD_CONF_T_PATH || t == RECD_CONF_T_JSON;
 }
 
 static int64_t *int_at(recd_conf_t *c, const recd_conf_key_t *k)
@@ -312,6 +350,7 @@ static const char *type_name(recd_conf_type_t t)
     switch (t) {
     case RECD_CONF_T_INT: return "an integer";
     case RECD_CONF_T_BOOL: return "a boolean";
+    case RECD_CONF_T_JSON: return "a JSON array";
     default: return "a string";
     }
 }
@@ -371,10 +410,38 @@ static int set_str(recd_conf_t *c, const recd_conf_key_t *k, const char *v, recd
     return 0;
 }
 
+/* A JSON-typed key: validate (experiments: the whole A/B definition, with
+ * the offending field's path in the message) and store compact text. */
+static int set_json(recd_conf_t *c, const recd_conf_key_t *k, json_t *v, recd_conf_errors_t *e)
+{
+    if (!json_is_array(v) && !json_is_null(v)) {
+        adderr(e, "%s: expected %s", k->path, type_name(k->type));
+        return 1;
+    }
+    if (strcmp(k->path, "experiments") == 0) {
+        recd_ab_set_t set;
+        recd_err_t err;
+        if (recd_ab_set_parse(v, "experiments", &set, &err) < 0) {
+            adderr(e, "%s", err.msg);
+            return 1;
+        }
+        recd_ab_set_free(&set);
+    }
+    char *text = json_is_null(v) ? strdup("[]") : json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text) {
+        adderr(e, "%s: out of memory", k->path);
+        return 1;
+    }
+    free(*str_at(c, k));
+    *str_at(c, k) = text;
+    return 0;
+}
+
 /* Apply one JSON value to key k. */
 static int apply_value(recd_conf_t *c, const recd_conf_key_t *k, json_t *v, recd_conf_errors_t *e)
 {
     switch (k->type) {
+    case RECD_CONF_T_JSON: return set_json(c, k, v, e);
     case RECD_CONF_T_INT:
         if (!json_is_integer(v)) {
             adderr(e, "%s: expected %s", k->path, type_name(k->type));
@@ -425,7 +492,7 @@ static int walk(recd_conf_t *c, json_t *obj, const char *prefix, recd_conf_error
             continue;
         }
         const recd_conf_key_t *k = recd_conf_key_find(path);
-        if (json_is_object(v)) {
+        if (json_is_object(v) && !(k && k->type == RECD_CONF_T_JSON)) {
             if (k) {
                 adderr(e, "%s: expected %s, got an object", path, type_name(k->type));
                 nerr++;
@@ -555,6 +622,17 @@ int recd_conf_apply_set(recd_conf_t *c, const char *kv, recd_conf_errors_t *errs
             return 1;
         }
         return 0;
+    }
+    if (k->type == RECD_CONF_T_JSON) {
+        json_error_t jerr;
+        json_t *j = json_loads(v, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+        if (!j) {
+            adderr(errs, "%s: not JSON: %s (column %d)", path, jerr.text, jerr.column);
+            return 1;
+        }
+        int r = set_json(c, k, j, errs);
+        json_decref(j);
+        return r;
     }
     return set_str(c, k, v, errs);
 }
@@ -736,6 +814,8 @@ char *recd_conf_dump_json(const recd_conf_t *c)
             v = json_boolean(*cbool_at(c, k));
         else if (strcmp(k->path, "admin.token") == 0 && **cstr_at(c, k))
             v = json_string("<redacted>");
+        else if (k->type == RECD_CONF_T_JSON)
+            v = json_loads(*cstr_at(c, k), JSON_DECODE_ANY, NULL);
         else
             v = json_string(*cstr_at(c, k));
         json_object_set_new(o, k->path, v);

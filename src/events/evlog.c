@@ -432,6 +432,14 @@ static void set_failed_locked(recd_evlog_t *log, int e, const char *msg)
     recd_log_error("event log failed, no longer accepting events: %s", msg);
 }
 
+/* Progress or failure: wake waiters and tell the owner (opts.on_ack). */
+static void progress_locked(recd_evlog_t *log)
+{
+    pthread_cond_broadcast(&log->done);
+    if (log->o.on_ack)
+        log->o.on_ack(log->o.on_ack_ctx);
+}
+
 static int do_fsync(recd_evlog_t *log, int fd)
 {
     int e = atomic_exchange(&log->inj_fsync, 0);
@@ -700,7 +708,7 @@ static void *writer_main(void *arg)
         log->st.first_offset = log->segs[0].base;
         if (wrc != 0) {
             set_failed_locked(log, werr, msg);
-            pthread_cond_broadcast(&log->done);
+            progress_locked(log);
             continue;
         }
         int sync = 0;
@@ -712,7 +720,7 @@ static void *writer_main(void *arg)
                      mono_ns() >= log->last_sync_ns + interval_ns)
                 sync = 1;
         }
-        pthread_cond_broadcast(&log->done); /* written advanced (NEVER waiters) */
+        progress_locked(log); /* written advanced (NEVER waiters) */
         if (!sync)
             continue;
         pthread_mutex_unlock(&log->mu);
@@ -733,7 +741,7 @@ static void *writer_main(void *arg)
             log->st.fsyncs++;
             log->st.last_fsync_wall = wall;
         }
-        pthread_cond_broadcast(&log->done);
+        progress_locked(log);
     }
 out:
     pthread_mutex_unlock(&log->mu);
@@ -938,8 +946,8 @@ static int failed_err_locked(recd_evlog_t *log, recd_err_t *err)
     return recd_err_set(err, RECD_EIO, "event log failed: %s", log->failed_msg);
 }
 
-int recd_evlog_append(recd_evlog_t *log, const struct iovec *recs, size_t n, uint64_t *ticket,
-                      recd_err_t *err)
+static int append_impl(recd_evlog_t *log, const struct iovec *recs, size_t n, uint64_t *ticket,
+                       int wait, recd_err_t *err)
 {
     if (!log || (!recs && n))
         return recd_err_set(err, RECD_EINVAL, "event log: bad arguments");
@@ -1001,7 +1009,7 @@ int recd_evlog_append(recd_evlog_t *log, const struct iovec *recs, size_t n, uin
     uint64_t end = b->end = log->next_off;
     log->st.records += n;
     pthread_cond_signal(&log->work);
-    if (log->o.fsync == RECD_EVLOG_FSYNC_ALWAYS) {
+    if (wait && log->o.fsync == RECD_EVLOG_FSYNC_ALWAYS) {
         while (log->durable_off < end && !log->failed)
             pthread_cond_wait(&log->done, &log->mu);
         if (log->durable_off < end)
@@ -1011,6 +1019,28 @@ int recd_evlog_append(recd_evlog_t *log, const struct iovec *recs, size_t n, uin
     if (ticket)
         *ticket = end;
     return rc;
+}
+
+int recd_evlog_append(recd_evlog_t *log, const struct iovec *recs, size_t n, uint64_t *ticket,
+                      recd_err_t *err)
+{
+    return append_impl(log, recs, n, ticket, 1, err);
+}
+
+int recd_evlog_append_nowait(recd_evlog_t *log, const struct iovec *recs, size_t n,
+                             uint64_t *ticket, recd_err_t *err)
+{
+    return append_impl(log, recs, n, ticket, 0, err);
+}
+
+uint64_t recd_evlog_acked(recd_evlog_t *log, int *failed)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t a = acked_locked(log);
+    if (failed)
+        *failed = log->failed;
+    pthread_mutex_unlock(&log->mu);
+    return a;
 }
 
 int recd_evlog_wait_durable(recd_evlog_t *log, uint64_t ticket, int timeout_ms, recd_err_t *err)

@@ -44,7 +44,7 @@ static char **str_field(recd_conf_t *c, const recd_conf_key_t *k)
 static int is_string_type(recd_conf_type_t t)
 {
     return t == RECD_CONF_T_STRING || t == RECD_CONF_T_ENUM || t == RECD_CONF_T_LISTEN ||
-           t == RECD_CONF_T_PATH;
+           t == RECD_CONF_T_PATH || t == RECD_CONF_T_JSON;
 }
 
 /* Does any error line contain every one of the given substrings? */
@@ -198,6 +198,22 @@ static void test_table_covers_struct(void **state)
         offsetof(recd_conf_t, candgen_candidates),
         offsetof(recd_conf_t, candgen_max_history),
         offsetof(recd_conf_t, rank_max_items),
+        offsetof(recd_conf_t, events_enabled),
+        offsetof(recd_conf_t, events_fsync),
+        offsetof(recd_conf_t, events_interval_ms),
+        offsetof(recd_conf_t, events_segment_bytes),
+        offsetof(recd_conf_t, events_retain_bytes),
+        offsetof(recd_conf_t, events_retain_age_s),
+        offsetof(recd_conf_t, events_queue_bytes),
+        offsetof(recd_conf_t, events_max_batch),
+        offsetof(recd_conf_t, events_skip_corrupt),
+        offsetof(recd_conf_t, history_max_users),
+        offsetof(recd_conf_t, history_max_items),
+        offsetof(recd_conf_t, history_watch_min_s),
+        offsetof(recd_conf_t, history_rating_min),
+        offsetof(recd_conf_t, history_replay_bytes),
+        offsetof(recd_conf_t, history_replay_window_s),
+        offsetof(recd_conf_t, experiments),
     };
     size_t n = 0;
     const recd_conf_key_t *keys = recd_conf_keys(&n);
@@ -540,6 +556,48 @@ static void test_duplicate_keys(void **state)
 }
 
 /* ---- --set --------------------------------------------------------------------------- */
+
+/* experiments: a JSON-typed key, validated as a whole A/B definition from
+ * the file and from --set, stored compactly, dumped as JSON, reloadable. */
+static void test_experiments_key(void **state)
+{
+    (void)state;
+    const recd_conf_key_t *k = recd_conf_key_find("experiments");
+    assert_non_null(k);
+    assert_int_equal(k->type, RECD_CONF_T_JSON);
+    assert_true(k->reloadable);
+    recd_conf_t *c = recd_conf_new_defaults();
+    assert_string_equal(c->experiments, "[]");
+    recd_conf_errors_t e = {0};
+    const char *good = "{\"experiments\": [{\"name\": \"t\", \"salt\": \"s1\", \"variants\": "
+                       "[{\"name\": \"a\", \"weight\": 50}, {\"name\": \"b\", \"weight\": 50, "
+                       "\"rank\": false}]}]}";
+    assert_int_equal(recd_conf_apply_json_text(c, good, strlen(good), "t", &e), 0);
+    assert_non_null(strstr(c->experiments, "\"salt\":\"s1\""));
+    assert_null(strchr(c->experiments, '\n'));
+    /* errors name the offending field's path */
+    const char *bad = "{\"experiments\": [{\"name\": \"t\", \"salt\": \"s\", \"variants\": "
+                      "[{\"name\": \"a\", \"weight\": \"x\"}]}]}";
+    assert_int_equal(recd_conf_apply_json_text(c, bad, strlen(bad), "t", &e), 1);
+    assert_non_null(strstr(e.lines[0], "experiments[0].variants[0].weight"));
+    assert_non_null(strstr(c->experiments, "\"s1\"")); /* unchanged */
+    const char *obj = "{\"experiments\": {\"name\": \"t\"}}";
+    assert_int_equal(recd_conf_apply_json_text(c, obj, strlen(obj), "t", &e), 1);
+    assert_non_null(strstr(e.lines[1], "experiments: expected a JSON array"));
+    assert_int_equal(recd_conf_apply_set(c, "experiments=[{", &e), 1);
+    assert_non_null(strstr(e.lines[2], "experiments: not JSON"));
+    assert_int_equal(recd_conf_apply_set(c, "experiments=null", &e), 0);
+    assert_string_equal(c->experiments, "[]");
+    assert_int_equal(
+        recd_conf_apply_set(c, "experiments=[{\"name\":\"x\",\"salt\":\"y\",\"variants\":[]}]", &e),
+        1);
+    assert_non_null(strstr(e.lines[3], "experiments[0].variants"));
+    char *dump = recd_conf_dump_json(c);
+    assert_non_null(strstr(dump, "\"experiments\": []"));
+    free(dump);
+    recd_conf_errors_free(&e);
+    recd_conf_free(c);
+}
 
 static void test_apply_set(void **state)
 {
@@ -1040,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_validate),           cmocka_unit_test(test_load),
         cmocka_unit_test(test_merge_reload),       cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_dump_json),          cmocka_unit_test(test_publish_current),
+        cmocka_unit_test(test_experiments_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1059,6 +1059,66 @@ static void test_fsync_failure_always(void **state)
     recd_evlog_close(log);
 }
 
+/* append_nowait returns before the fsync even under ALWAYS; on_ack fires as
+ * the acknowledged offset advances and on failure, and recd_evlog_acked
+ * reaches the ticket (or reports the failure). */
+typedef struct ack_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned calls;
+} ack_ctx_t;
+
+static void on_ack_cb(void *p)
+{
+    ack_ctx_t *a = p;
+    pthread_mutex_lock(&a->mu);
+    a->calls++;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void test_append_nowait_on_ack(void **state)
+{
+    fx_t *f = *state;
+    ack_ctx_t a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    recd_evlog_opts_t o = opts_of(RECD_EVLOG_FSYNC_ALWAYS);
+    o.on_ack = on_ack_cb;
+    o.on_ack_ctx = &a;
+    recd_evlog_t *log = open_ok(f->dir, &o);
+    /* paused writer: nowait still returns at once, nothing acknowledged */
+    recd_evlog_test_pause(log, 1);
+    char buf[128];
+    struct iovec iov = {buf, make_payload(buf, payload_len(0), 0)};
+    uint64_t t = 0;
+    recd_err_t err = {0};
+    assert_int_equal(recd_evlog_append_nowait(log, &iov, 1, &t, &err), 0);
+    assert_int_equal(t, RECD_EVLOG_HEADER + payload_len(0));
+    int failed = -1;
+    assert_true(recd_evlog_acked(log, &failed) < t);
+    assert_int_equal(failed, 0);
+    recd_evlog_test_pause(log, 0);
+    pthread_mutex_lock(&a.mu);
+    while (recd_evlog_acked(log, NULL) < t)
+        pthread_cond_wait(&a.cv, &a.mu);
+    assert_true(a.calls >= 1);
+    pthread_mutex_unlock(&a.mu);
+    /* a failed fsync: on_ack fires and acked reports the failure */
+    recd_evlog_test_inject(log, 0, EIO);
+    iov.iov_len = make_payload(buf, payload_len(1), 1);
+    assert_int_equal(recd_evlog_append_nowait(log, &iov, 1, &t, &err), 0);
+    pthread_mutex_lock(&a.mu);
+    for (;;) {
+        recd_evlog_acked(log, &failed);
+        if (failed)
+            break;
+        pthread_cond_wait(&a.cv, &a.mu);
+    }
+    pthread_mutex_unlock(&a.mu);
+    assert_true(recd_evlog_acked(log, NULL) < t);
+    assert_int_equal(recd_evlog_append_nowait(log, &iov, 1, &t, &err), RECD_EIO);
+    recd_evlog_close(log);
+}
+
 static void test_rotation_failure(void **state)
 {
     fx_t *f = *state;
@@ -1203,6 +1263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_always, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_nowait_on_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

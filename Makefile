@@ -58,7 +58,7 @@ endif
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(B)/obj/%.o)
 LIB      := $(B)/librecd.a
 
-PROGS      := recd recd-train
+PROGS      := recd recd-train recdctl
 PROG_BINS  := $(PROGS:%=$(BIN)/%)
 
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))

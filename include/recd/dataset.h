@@ -204,6 +204,31 @@ int recd_dataset_import_movielens(const char *src_dir, recd_ml_layout_t layout, 
                                   FILE *report, recd_dataset_t **out, recd_import_stats_t *st,
                                   recd_err_t *err);
 
+/* Import recd's event log in dir (include/recd/events.h; read without its
+ * lock, so a running recd may keep appending) into a new dataset *out (free
+ * with recd_dataset_free). Every record whose payload decodes
+ * (recd_evrec_decode) becomes an event: ts, user, item, type, and as value
+ * the rating or the seconds watched, 0 for the other types (docs/DATASET.md).
+ * With base (may be NULL; borrowed) the result starts as a copy of it: its
+ * tables with every feature column, its context columns and all its events
+ * (the union: duplicates are not removed); its truth is not carried over.
+ * Without base the tables have only the id column. Ids of the log missing
+ * from the tables become new rows with empty feature cells (and empty
+ * context cells for the log's events). The dataset is explicit only when
+ * every event is a rating (no events: base's kind, else implicit); events
+ * are sorted canonically. A record that does not decode is reported to warn
+ * (may be NULL) as "dir: record at log offset N: reason; skipped" (at most
+ * 1000 lines, then a count) and skipped. Damaged framing is an error
+ * (RECD_EIO naming file and offset) unless skip_corrupt, which skips it and
+ * reports the count to warn; a torn tail of the last segment is left out
+ * and reported. st (may be NULL): lines = records read, skipped =
+ * undecodable records, added_items = item rows created for the log (not in
+ * base), layout unused (RECD_ML_AUTO). Returns 0, RECD_ENOENT (no such
+ * directory), RECD_EIO, RECD_EINVAL or RECD_ENOMEM. Thread-safe. */
+int recd_dataset_import_events(const char *dir, const recd_dataset_t *base, int skip_corrupt,
+                               FILE *warn, recd_dataset_t **out, recd_import_stats_t *st,
+                               recd_err_t *err);
+
 /* ---- synthetic world ----------------------------------------------------------
  * A latent-factor world: users with tastes (mixtures of topics) and
  * demographics (age, gender, occupation correlated with taste), items with

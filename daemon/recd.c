@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "recd/ab.h"
+#include "recd/abrt.h"
 #include "recd/api.h"
 #include "recd/candgen.h"
 #include "recd/conf.h"
@@ -39,6 +42,9 @@ typedef struct daemon_state {
     _Atomic int models_missing; /* set by the loader before loaded_ev */
     uint64_t drain_started_us;
     int stopping;
+    recd_evlog_t *evlog;
+    recd_history_t *history;
+    char events_dir[4096];
     _Atomic uint64_t reloads, reload_failures;
 } daemon_state_t;
 
@@ -114,6 +120,26 @@ static void print_errors(const recd_conf_errors_t *e, const char *prefix)
 
 /* ---- reload ------------------------------------------------------------------ */
 
+/* Publish the experiments of c (already validated by the config loader)
+ * as the live A/B set. */
+static int apply_experiments(const recd_conf_t *c, recd_err_t *err)
+{
+    json_error_t je;
+    json_t *j = json_loads(c->experiments, JSON_DECODE_ANY, &je);
+    if (!j)
+        return recd_err_set(err, RECD_EINVAL, "experiments: %s", je.text);
+    recd_ab_set_t set;
+    int rc = recd_ab_set_parse(j, "experiments", &set, err);
+    json_decref(j);
+    if (rc < 0)
+        return rc;
+    rc = recd_abrt_set(&set, err);
+    if (rc == 0 && set.n)
+        recd_log_info("A/B: %zu experiment(s) live", set.n);
+    recd_ab_set_free(&set);
+    return rc;
+}
+
 /* Apply side effects of a new snapshot and publish it. Nothing changes
  * when any step fails. */
 static int install_conf(daemon_state_t *d, recd_conf_t *next, recd_err_t *err)
@@ -123,6 +149,9 @@ static int install_conf(daemon_state_t *d, recd_conf_t *next, recd_err_t *err)
         return -1;
     const recd_conf_t *cur = recd_conf_current();
     if (strcmp(cur->log_file, next->log_file) != 0 && recd_log_open(next->log_file, err) < 0)
+        return -1;
+    /* the last step that can fail: experiments change only with the rest */
+    if (strcmp(cur->experiments, next->experiments) != 0 && apply_experiments(next, err) < 0)
         return -1;
     recd_log_set_level((recd_log_level_t)recd_log_level_parse(next->log_level));
     if (d->srv)
@@ -353,6 +382,112 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
         recd_log_warn("watchdog: a worker loop did not answer; withholding WATCHDOG=1");
 }
 
+/* ---- events, history, experiments ------------------------------------------------------ */
+
+static json_t *ab_stats_json(void *arg)
+{
+    (void)arg;
+    return recd_abrt_stats_json();
+}
+
+static void ab_stats_prom(void *arg, char **buf, size_t *len, size_t *cap)
+{
+    (void)arg;
+    recd_abrt_stats_prom(buf, len, cap);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path, recd_err_t *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return recd_err_set(err, RECD_EINVAL, "path too long: %s", path);
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+                return recd_err_set(err, RECD_EIO, "cannot create %s: %s", tmp, strerror(errno));
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    return 0;
+}
+
+/* The history store, then (events.enabled) the event log under
+ * data_dir/events with its recovery, then the history replay. */
+static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthreads, recd_err_t *err)
+{
+    d->history = recd_history_new((uint64_t)c->history_max_users, (uint32_t)c->history_max_items,
+                                  err);
+    if (!d->history)
+        return -1;
+    if (recd_api_events_init(nthreads, d->history, err) < 0)
+        return -1;
+    if (!c->events_enabled) {
+        recd_log_info("event ingest disabled (events.enabled = false)");
+        return 0;
+    }
+    if (snprintf(d->events_dir, sizeof d->events_dir, "%s/events", c->data_dir) >=
+        (int)sizeof d->events_dir)
+        return recd_err_set(err, RECD_EINVAL, "data_dir: path too long");
+    if (make_dirs(c->data_dir, err) < 0)
+        return recd_err_set(err, RECD_EIO, "data_dir: %s", err->msg);
+    recd_evlog_opts_t o;
+    recd_evlog_opts_default(&o);
+    o.fsync = (recd_evlog_fsync_t)recd_evlog_fsync_parse(c->events_fsync);
+    o.interval_ms = (uint32_t)c->events_interval_ms;
+    o.segment_bytes = (uint64_t)c->events_segment_bytes;
+    o.retain_bytes = (uint64_t)c->events_retain_bytes;
+    o.retain_age_s = (uint64_t)c->events_retain_age_s;
+    o.queue_bytes = (uint64_t)c->events_queue_bytes;
+    o.skip_corrupt = c->events_skip_corrupt;
+    o.on_ack = recd_api_events_on_ack;
+    uint64_t t0 = recd_time_mono_us();
+    int rc = recd_evlog_open(d->events_dir, &o, &d->evlog, err);
+    if (rc == RECD_EAGAIN)
+        return recd_err_set(err, RECD_EAGAIN,
+                            "event log %s is locked by another process (another recd with the "
+                            "same data_dir?)",
+                            d->events_dir);
+    if (rc < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return recd_err_set(err, rc,
+                            "cannot open the event log: %s%s", msg,
+                            rc == RECD_EIO && strstr(msg, "corrupt")
+                                ? " (inspect with `recdctl events verify`; set "
+                                  "events.skip_corrupt=true to start anyway, skipping the damage)"
+                                : "");
+    }
+    recd_evlog_stats_t st;
+    recd_evlog_stats(d->evlog, &st);
+    recd_log_info("event log %s: %llu segment(s), %llu bytes, fsync %s, opened in %.1f ms",
+                  d->events_dir, (unsigned long long)st.segments, (unsigned long long)st.bytes,
+                  c->events_fsync, (double)(recd_time_mono_us() - t0) / 1000.0);
+    if (st.recovered_truncated_bytes)
+        recd_log_warn("event log recovery cut a torn tail of %llu bytes (an interrupted write)",
+                      (unsigned long long)st.recovered_truncated_bytes);
+    if (st.recovered_corrupt_regions)
+        recd_log_warn("event log: skipping %llu corrupt region(s), %llu bytes "
+                      "(events.skip_corrupt)",
+                      (unsigned long long)st.recovered_corrupt_regions,
+                      (unsigned long long)st.recovered_corrupt_bytes);
+    uint64_t from = st.first_offset;
+    if ((uint64_t)c->history_replay_bytes < st.next_offset - st.first_offset)
+        from = st.next_offset - (uint64_t)c->history_replay_bytes;
+    if (recd_api_events_replay(d->events_dir, from, st.next_offset, err) < 0)
+        return -1;
+    recd_history_stats_t hs;
+    recd_history_stats(d->history, &hs);
+    recd_log_info("history rebuilt from the event log: %llu user(s), %llu item(s)",
+                  (unsigned long long)hs.users, (unsigned long long)hs.items);
+    recd_api_events_set_log(d->evlog, d->events_dir);
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -440,6 +575,9 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* past RLIMIT_FSIZE a write fails with EFBIG (the event log then stops
+     * acknowledging, visibly) instead of the process being killed */
+    signal(SIGXFSZ, SIG_IGN);
     /* glibc returns freed memory at the top of each thread's heap to the
      * kernel once it exceeds the trim threshold, and the next request
      * faults it back in: profiles of /healthz under load showed that page
@@ -477,6 +615,16 @@ int main(int argc, char **argv)
     }
     recd_stats_section_t sec = {"config", conf_stats_json, conf_stats_prom, &d};
     recd_stats_add_section(&sec);
+    if (recd_abrt_init(workers + 1, &err) < 0 || apply_experiments(cf, &err) < 0) {
+        recd_log_error("A/B experiments: %s", err.msg);
+        goto out;
+    }
+    recd_stats_section_t absec = {"ab", ab_stats_json, ab_stats_prom, NULL};
+    recd_stats_add_section(&absec);
+    if (open_events(&d, cf, workers + 1, &err) < 0) {
+        recd_log_error("%s", err.msg);
+        goto out;
+    }
     d.base = event_base_new();
     if (!d.base) {
         recd_log_error("event_base_new failed");
@@ -493,6 +641,7 @@ int main(int argc, char **argv)
     }
     recd_http_server_set_admin_token(d.srv, token);
     memset(token, 0, sizeof token);
+    recd_api_events_attach_server(d.srv);
 
     d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
@@ -538,8 +687,16 @@ int main(int argc, char **argv)
 out:
     if (d.loader_started)
         pthread_join(d.loader, NULL); /* a load in progress finishes first */
+    recd_api_events_detach_server();
     if (d.srv)
         recd_http_server_free(d.srv);
+    if (d.evlog) {
+        recd_evlog_close(d.evlog); /* writes and fsyncs what is queued */
+        recd_log_info("event log closed");
+    }
+    recd_api_events_shutdown();
+    recd_history_free(d.history);
+    recd_abrt_shutdown();
     recd_model_registry_shutdown();
     if (d.watchdog_ev)
         event_free(d.watchdog_ev);

@@ -202,6 +202,14 @@ int recd_http_server_port(recd_http_server_t *s, int admin);
  * (used to gate systemd watchdog pings). Main thread only. */
 int recd_http_server_workers_alive(recd_http_server_t *s);
 
+/* Cross-thread wake-up for async handlers (RECD_HTTP_ASYNC): after
+ * recd_http_server_wake(s, i) from any thread, fn(i, arg) runs on thread
+ * i's event loop (i = recd_http_req_worker of the request; wakes before fn
+ * runs may coalesce into one call). Set before recd_http_server_start. */
+void recd_http_server_set_wake(recd_http_server_t *s, void (*fn)(unsigned worker, void *arg),
+                               void *arg);
+void recd_http_server_wake(recd_http_server_t *s, unsigned worker);
+
 /* ---- request accessors (valid until the response is sent) ------------------ */
 int recd_http_req_method(const recd_http_req_t *r);
 const char *recd_http_req_path(const recd_http_req_t *r); /* NUL-terminated */

@@ -63,6 +63,15 @@ int recd_rank_score(const recd_ranker_t *r, const recd_bundle_t *b, const recd_o
                     const recd_field_buckets_t *fields, const recd_candidate_t *c, size_t n,
                     recd_arena_t *a, float *scores, recd_rank_explain_t *explain, recd_err_t *err);
 
+/* recd_rank_score with the output transform chosen by the caller (an A/B
+ * variant's score formula): RECD_RANK_OUTPUT_BUNDLE as the manifest says,
+ * RECD_RANK_OUTPUT_SIGMOID (pCTR) or RECD_RANK_OUTPUT_EXP (watch time). */
+enum { RECD_RANK_OUTPUT_BUNDLE = -1, RECD_RANK_OUTPUT_SIGMOID = 0, RECD_RANK_OUTPUT_EXP = 1 };
+int recd_rank_score_as(const recd_ranker_t *r, const recd_bundle_t *b, const recd_overlay_t *o,
+                       const recd_field_buckets_t *fields, const recd_candidate_t *c, size_t n,
+                       recd_arena_t *a, int output, float *scores, recd_rank_explain_t *explain,
+                       recd_err_t *err);
+
 /* Warm both stages: recd_candgen_warmup, then `rounds` rankings of 300
  * items with no feature values (when b has a ranker). */
 int recd_rank_warmup(const recd_bundle_t *b, size_t rounds, recd_err_t *err);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recd/ab.h"
+#include "recd/abrt.h"
 #include "recd/conf.h"
 #include "recd/stats.h"
 
@@ -42,6 +44,11 @@ static int h_readyz(recd_http_req_t *r, void *arg)
     (void)arg;
     if (!recd_api_is_ready()) {
         recd_http_respond_error(r, 503, "not_ready", NULL, "%s", atomic_load(&not_ready_reason));
+        return 0;
+    }
+    char why[400];
+    if (recd_api_events_failed(why, sizeof why)) {
+        recd_http_respond_error(r, 503, "not_ready", NULL, "%s", why);
         return 0;
     }
     static const char body[] = "{\"status\":\"ready\"}";
@@ -113,7 +120,15 @@ static int flatten(recd_http_req_t *r, json_t *obj, const char *prefix, char ***
             return -1;
         }
         char val[4200];
-        if (k->type == RECD_CONF_T_INT && json_is_integer(v))
+        char *jtext = NULL;
+        if (k->type == RECD_CONF_T_JSON) {
+            /* validated by the config loader with the failing field's path */
+            jtext = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+            if (!jtext) {
+                recd_http_respond_error(r, 500, "internal", NULL, "out of memory");
+                return -1;
+            }
+        } else if (k->type == RECD_CONF_T_INT && json_is_integer(v))
             snprintf(val, sizeof val, "%lld", (long long)json_integer_value(v));
         else if (k->type == RECD_CONF_T_BOOL && json_is_boolean(v))
             snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
@@ -128,14 +143,17 @@ static int flatten(recd_http_req_t *r, json_t *obj, const char *prefix, char ***
                                                                   : "a string");
             return -1;
         }
-        size_t len = strlen(path) + 1 + strlen(val) + 1;
+        const char *vs = jtext ? jtext : val;
+        size_t len = strlen(path) + 1 + strlen(vs) + 1;
         char *kv = recd_arena_alloc(recd_http_req_arena(r), len);
         char **ns = kv ? recd_arena_alloc(recd_http_req_arena(r), (*n + 1) * sizeof *ns) : NULL;
         if (!ns) {
+            free(jtext);
             recd_http_respond_error(r, 500, "internal", NULL, "out of memory");
             return -1;
         }
-        snprintf(kv, len, "%s=%s", path, val);
+        snprintf(kv, len, "%s=%s", path, vs);
+        free(jtext);
         if (*n)
             memcpy(ns, *sets, *n * sizeof *ns);
         ns[(*n)++] = kv;
@@ -189,6 +207,68 @@ static int h_admin_config(recd_http_req_t *r, void *arg)
     return get_config(r);
 }
 
+/* GET|PUT /admin/experiments: the live A/B definitions (with bucket
+ * ranges); PUT replaces them, like a config reload of `experiments` (a
+ * later SIGHUP re-reads the file's experiments). */
+static int h_admin_experiments(recd_http_req_t *r, void *arg)
+{
+    (void)arg;
+    if (recd_http_req_method(r) == RECD_HTTP_PUT) {
+        json_t *j = recd_http_req_json(r);
+        if (!j)
+            return 0;
+        json_t *list = j;
+        if (json_is_object(j)) {
+            const char *key;
+            json_t *v;
+            json_object_foreach (j, key, v) {
+                if (strcmp(key, "experiments") != 0) {
+                    recd_http_respond_error(r, 400, "bad_request", key, "unknown field \"%s\"",
+                                            key);
+                    json_decref(j);
+                    return 0;
+                }
+            }
+            list = json_object_get(j, "experiments");
+        }
+        if (!list || (!json_is_array(list) && !json_is_null(list))) {
+            recd_http_respond_error(r, 400, "bad_request", "experiments",
+                                    "expected {\"experiments\": [...]} or an array of experiments");
+            json_decref(j);
+            return 0;
+        }
+        recd_ab_set_t set;
+        recd_err_t err;
+        char fb[128];
+        if (recd_ab_set_parse(list, "experiments", &set, &err) < 0) {
+            recd_http_respond_error(r, 400, "bad_request", err_field(err.msg, fb, sizeof fb), "%s",
+                                    err.msg);
+            json_decref(j);
+            return 0;
+        }
+        recd_ab_set_free(&set);
+        char *text = json_dumps(list, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        size_t len = text ? strlen(text) + sizeof "experiments=" : 0;
+        char *kv = text ? recd_arena_alloc(recd_http_req_arena(r), len) : NULL;
+        if (!kv) {
+            free(text);
+            recd_http_respond_error(r, 500, "internal", NULL, "out of memory");
+            return 0;
+        }
+        snprintf(kv, len, "experiments=%s", text);
+        free(text);
+        const char *sets[1] = {kv};
+        if (!hooks.set_config || hooks.set_config(hooks.arg, sets, 1, &err) < 0) {
+            recd_http_respond_error(r, 422, "invalid_config", err_field(err.msg, fb, sizeof fb),
+                                    "%s", hooks.set_config ? err.msg : "not supported");
+            return 0;
+        }
+    }
+    recd_http_respond_json(r, 200, json_pack("{s:o}", "experiments", recd_abrt_defs_json()));
+    return 0;
+}
+
 static int h_admin_reload(recd_http_req_t *r, void *arg)
 {
     (void)arg;
@@ -211,12 +291,15 @@ static const recd_http_route_t routes[] = {
     {RECD_HTTP_GET | RECD_HTTP_PUT, "/admin/config", RECD_ROUTE_ADMIN | RECD_ROUTE_JSON_BODY,
      h_admin_config, NULL, 0},
     {RECD_HTTP_POST, "/admin/reload", RECD_ROUTE_ADMIN, h_admin_reload, NULL, 0},
+    {RECD_HTTP_GET | RECD_HTTP_PUT, "/admin/experiments", RECD_ROUTE_ADMIN | RECD_ROUTE_JSON_BODY,
+     h_admin_experiments, NULL, 0},
     {RECD_HTTP_GET | RECD_HTTP_POST, "/v1/recommend", RECD_ROUTE_JSON_BODY, recd_api_h_recommend,
      NULL, 0},
     {RECD_HTTP_POST, "/v1/score", RECD_ROUTE_JSON_BODY, recd_api_h_score, NULL, 0},
     {RECD_HTTP_GET, "/v1/similar/{item_id}", 0, recd_api_h_similar, NULL, 0},
     {RECD_HTTP_PUT | RECD_HTTP_DELETE, "/v1/items/{item_id}", RECD_ROUTE_JSON_BODY,
      recd_api_h_items, NULL, 0},
+    {RECD_HTTP_POST, "/v1/events", RECD_ROUTE_JSON_BODY, recd_api_h_events, NULL, 0},
 };
 
 const recd_http_route_t *recd_api_routes(size_t *n, const recd_api_hooks_t *h)

@@ -9,6 +9,8 @@
 #include "api_int.h"
 #include "recd/candgen.h"
 #include "recd/conf.h"
+#include "recd/abrt.h"
+#include "recd/api.h"
 #include "recd/model.h"
 #include "recd/nn.h"
 #include "recd/rank.h"
@@ -184,6 +186,9 @@ typedef struct rec_req {
     const char *model;
     int include_seen, explain;
     int rank; /* run the ranking stage (default 1; "rank": false = retrieval order) */
+    /* which of those the client set (an A/B variant overrides only the rest) */
+    int has_model, has_candidates, has_rank;
+    int output; /* RECD_RANK_OUTPUT_* (a variant's score formula) */
 } rec_req_t;
 
 static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out, apierr_t *e)
@@ -274,6 +279,10 @@ static int parse_rec(json_t *j, rec_req_t *q, apierr_t *e)
     q->rank = 1;
     if (get_bool(j, "rank", &q->rank, e) < 0)
         return -1;
+    q->has_candidates = json_object_get(j, "candidates") != NULL;
+    q->has_rank = json_object_get(j, "rank") != NULL;
+    q->has_model = json_object_get(j, "model") != NULL;
+    q->output = RECD_RANK_OUTPUT_BUNDLE;
     static const char *const objs[] = {"features", "context"};
     for (int i = 0; i < 2; i++) {
         json_t *o = json_object_get(j, objs[i]);
@@ -372,6 +381,7 @@ typedef struct prep {
     recd_overlay_t *o;
     recd_cand_request_t rq;
     size_t unknown;
+    const char *history_source; /* "request", "store" or "none" */
 } prep_t;
 
 static void prep_release(prep_t *p)
@@ -390,7 +400,28 @@ static int prepare(recd_http_req_t *r, const rec_req_t *q, prep_t *p, apierr_t *
         return -1;
     recd_bundle_t *b = p->b;
     p->o = recd_overlay_acquire(b);
-    size_t nh = q->history ? json_array_size(q->history) : 0;
+    /* without "history" in the request, the user's recent positives from
+     * the history store (fed by /v1/events) */
+    recd_history_item_t *stored = NULL;
+    size_t nstored = 0;
+    recd_history_t *hs = q->history ? NULL : recd_api_history();
+    if (hs) {
+        const recd_conf_t *cf = recd_conf_current();
+        size_t cap = (size_t)(cf->history_max_items < cf->candgen_max_history
+                                  ? cf->history_max_items
+                                  : cf->candgen_max_history);
+        stored = recd_arena_alloc(a, cap * sizeof *stored);
+        recd_err_t herr;
+        int got = stored ? recd_history_get(hs, q->user_id, strlen(q->user_id), stored, cap, a,
+                                            &herr)
+                         : RECD_ENOMEM;
+        if (got < 0)
+            return aerr(e, 500, "internal", NULL, "history store: %s",
+                        got == RECD_ENOMEM ? "out of memory" : herr.msg);
+        nstored = (size_t)got;
+    }
+    p->history_source = q->history ? "request" : nstored ? "store" : "none";
+    size_t nh = q->history ? json_array_size(q->history) : nstored;
     size_t nx = q->exclude ? json_array_size(q->exclude) : 0;
     int64_t *hist = recd_arena_alloc(a, (nh + 1) * sizeof *hist);
     int64_t *ban_base = recd_arena_alloc(a, (nh + nx + 1) * sizeof *ban_base);
@@ -402,19 +433,25 @@ static int prepare(recd_http_req_t *r, const rec_req_t *q, prep_t *p, apierr_t *
         json_t *list = pass == 0 ? q->history : q->exclude;
         size_t n = pass == 0 ? nh : nx;
         for (size_t i = 0; i < n; i++) {
-            json_t *s = json_array_get(list, i);
+            const char *id;
+            size_t idlen;
+            if (pass == 0 && !list) {
+                id = stored[i].id;
+                idlen = stored[i].len;
+            } else {
+                json_t *s = json_array_get(list, i);
+                id = json_string_value(s);
+                idlen = json_string_length(s);
+            }
             int64_t base, slot;
-            if (!recd_overlay_item_known(b, p->o, json_string_value(s), json_string_length(s),
-                                         &base, &slot)) {
+            if (!recd_overlay_item_known(b, p->o, id, idlen, &base, &slot)) {
                 p->unknown++;
                 continue;
             }
             if (pass == 0) {
                 /* a live item that replaced a bundle row keeps that row's
                  * history embedding: PUT changes its retrieval vector only */
-                int64_t h = base >= 0 ? base
-                                      : recd_bundle_item_index(b, json_string_value(s),
-                                                               json_string_length(s));
+                int64_t h = base >= 0 ? base : recd_bundle_item_index(b, id, idlen);
                 if (h >= 0)
                     hist[rq->nhistory++] = h;
             }
@@ -452,8 +489,8 @@ static int cmp_ranked(const void *x, const void *y)
 }
 
 static int rank_all(const prep_t *p, const recd_candidate_t *c, size_t n, recd_arena_t *a,
-                    int use_ranker, int explain, ranked_t **out, recd_rank_explain_t **ex,
-                    uint64_t *rank_us, apierr_t *e)
+                    int use_ranker, int output, int explain, ranked_t **out,
+                    recd_rank_explain_t **ex, uint64_t *rank_us, apierr_t *e)
 {
     uint64_t t0 = recd_time_mono_us();
     ranked_t *rk = recd_arena_alloc(a, (n ? n : 1) * sizeof *rk);
@@ -466,7 +503,7 @@ static int rank_all(const prep_t *p, const recd_candidate_t *c, size_t n, recd_a
         if (explain && !(*ex = recd_arena_alloc(a, n * sizeof **ex)))
             return aerr(e, 500, "internal", NULL, "out of memory");
         recd_err_t err;
-        if (recd_rank_score(rr, p->b, p->o, p->rq.fields, c, n, a, sc, *ex, &err) < 0)
+        if (recd_rank_score_as(rr, p->b, p->o, p->rq.fields, c, n, a, output, sc, *ex, &err) < 0)
             return aerr(e, 500, "internal", NULL, "ranking failed: %s", err.msg);
     }
     for (size_t i = 0; i < n; i++)
@@ -494,8 +531,17 @@ static json_t *item_json(const prep_t *p, const ranked_t *x, const recd_rank_exp
     return it;
 }
 
-/* Run a recommendation for a parsed request; answers the client. */
-static void recommend(recd_http_req_t *r, rec_req_t *q)
+static json_t *pick_json(const recd_abrt_pick_t *k)
+{
+    json_t *o = json_pack("{s:s,s:s}", "name", k->exp->name, "variant", k->variant->name);
+    if (k->forced)
+        json_object_set_new(o, "forced", json_true());
+    return o;
+}
+
+/* Run a recommendation for a parsed request; answers the client. ab: the
+ * request's A/B assignment (overrides already applied to q), or NULL. */
+static void recommend(recd_http_req_t *r, rec_req_t *q, const recd_abrt_assignment_t *ab)
 {
     uint64_t t0 = recd_time_mono_us();
     apierr_t e;
@@ -512,7 +558,8 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
         aerr(&e, 500, "internal", NULL, "retrieval failed: %s", err.msg);
         goto fail;
     }
-    if (rank_all(&p, res.items, res.n, a, q->rank, q->explain, &rk, &ex, &rank_us, &e) < 0)
+    if (rank_all(&p, res.items, res.n, a, q->rank, q->output, q->explain, &rk, &ex, &rank_us,
+                 &e) < 0)
         goto fail;
     recd_stats_thread_t *st = thread_stats(r);
     if (p.unknown)
@@ -535,6 +582,19 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
         json_object_set_new(resp, "fallback", json_string("popular"));
     if (p.unknown)
         json_object_set_new(resp, "unknown_items", json_integer((json_int_t)p.unknown));
+    if (ab && ab->n) {
+        json_object_set_new(resp, "experiment", pick_json(&ab->picks[0]));
+        if (ab->n > 1) {
+            json_t *all = json_array();
+            for (size_t i = 0; i < ab->n; i++)
+                json_array_append_new(all, pick_json(&ab->picks[i]));
+            json_object_set_new(resp, "experiments", all);
+        }
+        if (ab->version && ab->version != p.b->version)
+            json_object_set_new(resp, "pinned_version_unavailable",
+                                json_integer((json_int_t)ab->version));
+        recd_http_resp_header(r, "X-Recd-Variant", ab->picks[0].variant->name);
+    }
     if (q->explain) {
         char idx[64];
         const recd_ranker_t *rr = recd_rank_of(p.b);
@@ -545,6 +605,8 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
                                       "index",
                                       recd_ann_spec_factory(&p.b->ann_spec, idx, sizeof idx),
                                       "ranker", rr && q->rank ? recd_rank_type(rr) : "none"));
+        json_object_set_new(json_object_get(resp, "explain"), "history_source",
+                            json_string(p.history_source));
     }
     json_object_set_new(
         resp, "timing_us",
@@ -552,11 +614,46 @@ static void recommend(recd_http_req_t *r, rec_req_t *q)
                   "tower", (json_int_t)res.tower_us, "ann", (json_int_t)res.ann_us, "rank",
                   (json_int_t)rank_us, "total", (json_int_t)(recd_time_mono_us() - t0)));
     prep_release(&p);
+    if (ab && ab->n) { /* before the response: r is gone after it */
+        const char *rid = recd_http_req_id(r);
+        recd_abrt_remember(rid, strlen(rid), ab);
+        recd_abrt_record_request(recd_http_req_worker(r), ab, recd_time_mono_us() - t0);
+    }
     recd_http_respond_json(r, 200, resp);
     return;
 fail:
     prep_release(&p);
     send_aerr(r, &e);
+}
+
+/* The request's A/B assignment with its overrides applied to q (settings
+ * the client gave explicitly win). *out NULL when no experiment is live.
+ * Returns -1 with e filled for a bad X-Recd-Variant. */
+static int assign_ab(recd_http_req_t *r, rec_req_t *q, recd_abrt_assignment_t **out, apierr_t *e)
+{
+    *out = NULL;
+    const char *forced = recd_http_req_header(r, "X-Recd-Variant");
+    if (!forced && recd_abrt_count() == 0)
+        return 0;
+    recd_abrt_assignment_t *ab = recd_arena_alloc(recd_http_req_arena(r), sizeof *ab);
+    if (!ab)
+        return aerr(e, 500, "internal", NULL, "out of memory");
+    recd_err_t err;
+    if (recd_abrt_assign(q->user_id, strlen(q->user_id), forced, ab, &err) < 0)
+        return aerr(e, 400, "bad_request", "header:X-Recd-Variant",
+                    "X-Recd-Variant: no live experiment has a variant named \"%.64s\"", forced);
+    if (ab->model && !q->has_model)
+        q->model = ab->model;
+    if (ab->candidates > 0 && !q->has_candidates)
+        q->candidates = ab->candidates > q->k ? ab->candidates : q->k;
+    if (ab->rank >= 0 && !q->has_rank)
+        q->rank = ab->rank;
+    if (ab->score == RECD_AB_SCORE_PCTR)
+        q->output = RECD_RANK_OUTPUT_SIGMOID;
+    else if (ab->score == RECD_AB_SCORE_WATCH_TIME)
+        q->output = RECD_RANK_OUTPUT_EXP;
+    *out = ab;
+    return 0;
 }
 
 int recd_api_h_recommend(recd_http_req_t *r, void *arg)
@@ -574,12 +671,13 @@ int recd_api_h_recommend(recd_http_req_t *r, void *arg)
     }
     rec_req_t q;
     memset(&q, 0, sizeof q);
-    if (parse_rec(j, &q, &e) < 0) {
+    recd_abrt_assignment_t *ab;
+    if (parse_rec(j, &q, &e) < 0 || assign_ab(r, &q, &ab, &e) < 0) {
         json_decref(j);
         send_aerr(r, &e);
         return 0;
     }
-    recommend(r, &q);
+    recommend(r, &q, ab);
     json_decref(j);
     return 0;
 }
@@ -671,7 +769,8 @@ int recd_api_h_score(recd_http_req_t *r, void *arg)
                                    : p.o->added_vecs + (size_t)slot * p.b->dim;
         c[nc++] = (recd_candidate_t){base, base >= 0 ? -1 : slot, recd_nn_dot(p.b->dim, u, v)};
     }
-    if (rank_all(&p, c, nc, a, q.rank, q.explain, &rk, &ex, &rank_us, &e) < 0)
+    if (rank_all(&p, c, nc, a, q.rank, RECD_RANK_OUTPUT_BUNDLE, q.explain, &rk, &ex, &rank_us,
+                 &e) < 0)
         goto fail;
     if (!q.rank || !recd_rank_of(p.b)) {
         /* no ranker: order by the retrieval score */

@@ -1224,6 +1224,15 @@ static int bind_socket(const char *addr, int port_override, int backlog, int *po
     return fd;
 }
 
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->srv->wake_fn)
+        w->srv->wake_fn(w->idx, w->srv->wake_arg);
+}
+
 static int worker_init(worker_t *w, recd_http_server_t *s, unsigned idx, struct event_base *base,
                        int is_admin, int lfd, recd_err_t *err)
 {
@@ -1248,7 +1257,8 @@ static int worker_init(worker_t *w, recd_http_server_t *s, unsigned idx, struct 
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
     w->resume_ev = evtimer_new(w->base, resume_accept_cb, w);
     w->ping_ev = event_new(w->base, -1, 0, ping_cb, w);
-    if (!w->stop_ev || !w->kill_ev || !w->tick_ev || !w->resume_ev || !w->ping_ev)
+    w->wake_ev = event_new(w->base, -1, 0, wake_cb, w);
+    if (!w->stop_ev || !w->kill_ev || !w->tick_ev || !w->resume_ev || !w->ping_ev || !w->wake_ev)
         return recd_err_set(err, RECD_ENOMEM, "event_new failed");
     struct timeval sec = {1, 0};
     event_add(w->tick_ev, &sec);
@@ -1291,7 +1301,9 @@ static void worker_destroy(worker_t *w)
         event_free(w->resume_ev);
     if (w->ping_ev)
         event_free(w->ping_ev);
-    w->stop_ev = w->kill_ev = w->tick_ev = w->resume_ev = w->ping_ev = NULL;
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    w->stop_ev = w->kill_ev = w->tick_ev = w->resume_ev = w->ping_ev = w->wake_ev = NULL;
     if (w->own_base && w->base)
         event_base_free(w->base);
     w->base = NULL;
@@ -1549,4 +1561,19 @@ int recd_http_selftest_feed(const recd_http_route_t *routes, size_t nroutes, con
     worker_destroy(w);
     free(s.routes);
     return rc;
+}
+
+void recd_http_server_set_wake(recd_http_server_t *s, void (*fn)(unsigned worker, void *arg),
+                               void *arg)
+{
+    s->wake_fn = fn;
+    s->wake_arg = arg;
+}
+
+void recd_http_server_wake(recd_http_server_t *s, unsigned worker)
+{
+    if (worker < s->nworkers)
+        event_active(s->workers[worker].wake_ev, EV_READ, 0);
+    else if (s->has_admin && worker == s->admin.idx)
+        event_active(s->admin.wake_ev, EV_READ, 0);
 }

@@ -32,6 +32,7 @@ typedef struct worker {
     struct event *kill_ev;   /* close everything, leave the loop */
     struct event *tick_ev;   /* 1 s: Date cache */
     struct event *ping_ev;   /* main asks: bump heartbeat (watchdog) */
+    struct event *wake_ev;   /* any thread asks: run the server's wake callback here */
     struct event *resume_ev; /* re-enable accept after EMFILE */
     struct recd_http_server *srv;
     recd_stats_thread_t *st;
@@ -59,6 +60,8 @@ struct recd_http_server {
     int pinged;               /* workers_alive has asked once */
     unsigned char admin_token_sha[32];
     int admin_token_set;
+    void (*wake_fn)(unsigned worker, void *arg); /* see recd_http_server_set_wake */
+    void *wake_arg;
 };
 
 /* tls.c */

@@ -80,12 +80,21 @@ int recd_rank_score(const recd_ranker_t *r, const recd_bundle_t *b, const recd_o
                     const recd_field_buckets_t *fields, const recd_candidate_t *c, size_t n,
                     recd_arena_t *a, float *scores, recd_rank_explain_t *explain, recd_err_t *err)
 {
+    return recd_rank_score_as(r, b, o, fields, c, n, a, RECD_RANK_OUTPUT_BUNDLE, scores, explain,
+                              err);
+}
+
+int recd_rank_score_as(const recd_ranker_t *r, const recd_bundle_t *b, const recd_overlay_t *o,
+                       const recd_field_buckets_t *fields, const recd_candidate_t *c, size_t n,
+                       recd_arena_t *a, int output, float *scores, recd_rank_explain_t *explain,
+                       recd_err_t *err)
+{
     if (n == 0)
         return 0;
     int rc = r->ops->logits(r->net, b, o, fields, c, n, a, scores, explain, err);
     if (rc != 0)
         return rc;
-    if (r->output_exp)
+    if (output == RECD_RANK_OUTPUT_EXP || (output == RECD_RANK_OUTPUT_BUNDLE && r->output_exp))
         recd_nn_exp(scores, n, scores);
     else
         recd_nn_sigmoid(scores, n, scores);

@@ -22,7 +22,8 @@ typedef struct command {
 
 static const command_t COMMANDS[] = {
     {"synth", "generate a synthetic dataset from a latent-factor world", cmd_synth},
-    {"import", "convert MovieLens (ml-100k, ml-1m, ml-latest[-small]) or recd's event log into a dataset",
+    {"import",
+     "convert MovieLens (ml-100k, ml-1m, ml-latest[-small]) or recd's event log into a dataset",
      cmd_import},
     {"fit", "train the candidate model, ranker and content model; publish a bundle", cmd_fit},
     {"eval", "evaluate a bundle on a dataset (HR/NDCG@10, Recall@20, AUC, cold start)", cmd_eval},

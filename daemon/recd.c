@@ -420,8 +420,8 @@ static int make_dirs(const char *path, recd_err_t *err)
  * data_dir/events with its recovery, then the history replay. */
 static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthreads, recd_err_t *err)
 {
-    d->history = recd_history_new((uint64_t)c->history_max_users, (uint32_t)c->history_max_items,
-                                  err);
+    d->history =
+        recd_history_new((uint64_t)c->history_max_users, (uint32_t)c->history_max_items, err);
     if (!d->history)
         return -1;
     if (recd_api_events_init(nthreads, d->history, err) < 0)
@@ -455,8 +455,7 @@ static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthread
     if (rc < 0) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        return recd_err_set(err, rc,
-                            "cannot open the event log: %s%s", msg,
+        return recd_err_set(err, rc, "cannot open the event log: %s%s", msg,
                             rc == RECD_EIO && strstr(msg, "corrupt")
                                 ? " (inspect with `recdctl events verify`; set "
                                   "events.skip_corrupt=true to start anyway, skipping the damage)"

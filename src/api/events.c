@@ -355,8 +355,7 @@ static json_t *events_json(void *arg)
     json_object_set_new(o, "fsync", json_string(cf->events_fsync));
     json_object_set_new(o, "dir", json_string(E.dir ? E.dir : ""));
     json_object_set_new(
-        o, "accepted",
-        json_pack("{s:I,s:I}", "events", (json_int_t)ev, "batches", (json_int_t)ba));
+        o, "accepted", json_pack("{s:I,s:I}", "events", (json_int_t)ev, "batches", (json_int_t)ba));
     json_object_set_new(o, "rejected",
                         json_pack("{s:I,s:I,s:I,s:I}", "invalid", (json_int_t)inv, "queue_full",
                                   (json_int_t)full, "log_failed", (json_int_t)fail, "too_large",
@@ -380,8 +379,8 @@ static json_t *events_json(void *arg)
         "recovered_corrupt_regions", (json_int_t)s.recovered_corrupt_regions,
         "recovered_corrupt_bytes", (json_int_t)s.recovered_corrupt_bytes, "failed", s.failed,
         "failed_errno", s.failed_errno, "failed_msg", s.failed_msg);
-    json_object_set_new(lg, "last_fsync_time", s.last_fsync_wall > 0 ? json_real(s.last_fsync_wall)
-                                                                     : json_null());
+    json_object_set_new(lg, "last_fsync_time",
+                        s.last_fsync_wall > 0 ? json_real(s.last_fsync_wall) : json_null());
     json_object_set_new(o, "log", lg);
     const recd_api_replay_stats_t *r = &E.replay;
     json_object_set_new(o, "replay",
@@ -453,7 +452,8 @@ static void events_prom(void *arg, char **buf, size_t *len, size_t *cap)
     uint64_t cum = 0;
     for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
         cum += h.prom[i];
-        recd_stats_bufprintf(buf, len, cap, "recd_event_ack_duration_seconds_bucket{le=\"%g\"} %llu\n",
+        recd_stats_bufprintf(buf, len, cap,
+                             "recd_event_ack_duration_seconds_bucket{le=\"%g\"} %llu\n",
                              recd_prom_bounds_s[i], (unsigned long long)cum);
     }
     recd_stats_bufprintf(buf, len, cap,

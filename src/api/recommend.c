@@ -407,14 +407,14 @@ static int prepare(recd_http_req_t *r, const rec_req_t *q, prep_t *p, apierr_t *
     recd_history_t *hs = q->history ? NULL : recd_api_history();
     if (hs) {
         const recd_conf_t *cf = recd_conf_current();
-        size_t cap = (size_t)(cf->history_max_items < cf->candgen_max_history
-                                  ? cf->history_max_items
-                                  : cf->candgen_max_history);
+        size_t cap =
+            (size_t)(cf->history_max_items < cf->candgen_max_history ? cf->history_max_items
+                                                                     : cf->candgen_max_history);
         stored = recd_arena_alloc(a, cap * sizeof *stored);
         recd_err_t herr;
-        int got = stored ? recd_history_get(hs, q->user_id, strlen(q->user_id), stored, cap, a,
-                                            &herr)
-                         : RECD_ENOMEM;
+        int got = stored
+                      ? recd_history_get(hs, q->user_id, strlen(q->user_id), stored, cap, a, &herr)
+                      : RECD_ENOMEM;
         if (got < 0)
             return aerr(e, 500, "internal", NULL, "history store: %s",
                         got == RECD_ENOMEM ? "out of memory" : herr.msg);
@@ -558,8 +558,8 @@ static void recommend(recd_http_req_t *r, rec_req_t *q, const recd_abrt_assignme
         aerr(&e, 500, "internal", NULL, "retrieval failed: %s", err.msg);
         goto fail;
     }
-    if (rank_all(&p, res.items, res.n, a, q->rank, q->output, q->explain, &rk, &ex, &rank_us,
-                 &e) < 0)
+    if (rank_all(&p, res.items, res.n, a, q->rank, q->output, q->explain, &rk, &ex, &rank_us, &e) <
+        0)
         goto fail;
     recd_stats_thread_t *st = thread_stats(r);
     if (p.unknown)
@@ -769,8 +769,8 @@ int recd_api_h_score(recd_http_req_t *r, void *arg)
                                    : p.o->added_vecs + (size_t)slot * p.b->dim;
         c[nc++] = (recd_candidate_t){base, base >= 0 ? -1 : slot, recd_nn_dot(p.b->dim, u, v)};
     }
-    if (rank_all(&p, c, nc, a, q.rank, RECD_RANK_OUTPUT_BUNDLE, q.explain, &rk, &ex, &rank_us,
-                 &e) < 0)
+    if (rank_all(&p, c, nc, a, q.rank, RECD_RANK_OUTPUT_BUNDLE, q.explain, &rk, &ex, &rank_us, &e) <
+        0)
         goto fail;
     if (!q.rank || !recd_rank_of(p.b)) {
         /* no ranker: order by the retrieval score */

@@ -37,9 +37,9 @@ static int bad(char *field, size_t cap, const char *key, recd_err_t *err, const 
 }
 
 /* A string member that passes check, or absent (NULL) when optional. */
-static int get_str(const json_t *o, const char *key, int required, int (*check)(const char *, size_t),
-                   const char *what, const char **out, size_t *len, char *field, size_t cap,
-                   recd_err_t *err)
+static int get_str(const json_t *o, const char *key, int required,
+                   int (*check)(const char *, size_t), const char *what, const char **out,
+                   size_t *len, char *field, size_t cap, recd_err_t *err)
 {
     json_t *v = json_object_get(o, key);
     *out = NULL;
@@ -83,15 +83,14 @@ static int valid_reqid(const char *s, size_t n)
 int recd_evrec_from_json(const json_t *o, int64_t now_s, recd_evrec_t *ev, char *field, size_t cap,
                          recd_err_t *err)
 {
-    static const char *const known[] = {"user_id", "item_id", "type",       "value",
+    static const char *const known[] = {"user_id", "item_id",    "type",       "value",
                                         "ts",      "request_id", "experiment", "variant"};
     memset(ev, 0, sizeof *ev);
     if (!json_is_object(o))
         return bad(field, cap, "", err, "an event must be a JSON object");
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)o, key, val)
-    {
+    json_object_foreach ((json_t *)o, key, val) {
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(known[k], key) != 0)
             k++;
@@ -110,8 +109,8 @@ int recd_evrec_from_json(const json_t *o, int64_t now_s, recd_evrec_t *ev, char 
     json_t *t = json_object_get(o, "type");
     if (!t)
         return bad(field, cap, "type", err, "type is required");
-    int type = json_is_string(t) ? recd_ev_type_parse(json_string_value(t), json_string_length(t))
-                                 : -1;
+    int type =
+        json_is_string(t) ? recd_ev_type_parse(json_string_value(t), json_string_length(t)) : -1;
     if (type < 0)
         return bad(field, cap, "type", err,
                    "type must be one of impression, click, watch, rating, purchase");
@@ -252,11 +251,13 @@ int recd_evrec_decode(const void *payload, size_t len, recd_evrec_t *ev, json_t 
            *v = json_object_get(o, "value"), *rid = json_object_get(o, "request_id"),
            *ab = json_object_get(o, "ab"), *fo = json_object_get(o, "forced"),
            *rm = json_object_get(o, "recv_ms");
-    int type = t && json_is_string(t) ? recd_ev_type_parse(json_string_value(t), json_string_length(t))
-                                      : -1;
+    int type = t && json_is_string(t)
+                   ? recd_ev_type_parse(json_string_value(t), json_string_length(t))
+                   : -1;
     if (!json_is_integer(ts))
         bad_key = "ts";
-    else if (!json_is_string(u) || !recd_evrec_valid_id(json_string_value(u), json_string_length(u)))
+    else if (!json_is_string(u) ||
+             !recd_evrec_valid_id(json_string_value(u), json_string_length(u)))
         bad_key = "user_id";
     else if (!json_is_string(it) ||
              !recd_evrec_valid_id(json_string_value(it), json_string_length(it)))
@@ -288,8 +289,7 @@ int recd_evrec_decode(const void *payload, size_t len, recd_evrec_t *ev, json_t 
     if (ab) {
         const char *k;
         json_t *x;
-        json_object_foreach(ab, k, x)
-        {
+        json_object_foreach (ab, k, x) {
             if (!json_is_string(x) || ev->n_ab == RECD_EVREC_MAX_AB)
                 continue;
             ev->ab[ev->n_ab].experiment = k;

@@ -57,7 +57,7 @@ struct recd_http_req {
     int responded;
     int status;
     uint64_t t_start_us;
-    int admitted;          /* counted in the worker's in-flight requests */
+    int admitted; /* counted in the worker's in-flight requests */
     unsigned stats_ep;
 };
 
@@ -757,8 +757,7 @@ static void start_request(conn_t *c, const char *data, size_t head_len)
     r->t_start_us = recd_time_mono_us();
     if (!recd_http_inflight_admit(w->inflight, conf()->http_max_inflight_per_worker)) {
         recd_stats_add(&w->st->rejected_busy, 1);
-        conn_fail(c, 503, "overloaded", NULL, "too many requests in progress on this worker",
-                  NULL);
+        conn_fail(c, 503, "overloaded", NULL, "too many requests in progress on this worker", NULL);
         return;
     }
     r->admitted = 1;

@@ -74,9 +74,10 @@ def log_bytes(d):
     return sum(os.path.getsize(p) for _, p in segment_files(d))
 
 
-def read_log(d):
-    """Every record of the log as (offset, payload dict), checking framing,
-    CRC and that segments are contiguous."""
+def read_log(d, since=0):
+    """Every record of the log at or after log offset since as (offset,
+    payload dict), checking framing, CRC and that segments are contiguous
+    (records before since are only walked over)."""
     out = []
     expect_base = None
     for base, path in segment_files(d):
@@ -89,17 +90,18 @@ def read_log(d):
             assert pos + 8 <= len(data), "short record header at %s:%d" % (path, pos)
             n, crc = struct.unpack_from("<II", data, pos)
             assert 1 <= n and pos + 8 + n <= len(data), "bad length %d at %s:%d" % (n, path, pos)
-            payload = data[pos + 8:pos + 8 + n]
-            assert crc32c(payload) == crc, "CRC mismatch at %s:%d" % (path, pos)
-            assert b"\n" not in payload
-            out.append((base + pos, json.loads(payload.decode("utf-8"))))
+            if base + pos >= since:
+                payload = data[pos + 8:pos + 8 + n]
+                assert crc32c(payload) == crc, "CRC mismatch at %s:%d" % (path, pos)
+                assert b"\n" not in payload
+                out.append((base + pos, json.loads(payload.decode("utf-8"))))
             pos += 8 + n
         expect_base = base + len(data)
     return out
 
 
-def read_events(d):
-    return [p for _, p in read_log(d)]
+def read_events(d, since=0):
+    return [p for _, p in read_log(d, since)]
 
 
 # --------------------------------------------------------------------------

@@ -16,7 +16,6 @@ history.max_users bounds the users (LRU eviction); the store is rebuilt
 from the log at restart, within history.replay_window_s.
 """
 
-import os
 import time
 
 import pytest

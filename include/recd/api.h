@@ -37,7 +37,7 @@ int recd_api_is_ready(void);
  * opts.on_ack = recd_api_events_on_ack, recd_api_events_set_log,
  * recd_api_events_replay, then recd_api_events_attach_server before the
  * server starts. Tear-down: detach_server, free the server, close the log,
- * recd_api_events_shutdown. */
+ * recd_api_events_shutdown (which does not touch the closed log). */
 #include "recd/events.h"
 #include "recd/history.h"
 

@@ -559,7 +559,9 @@ int recd_api_events_failed(char *why, size_t cap)
 
 void recd_api_events_shutdown(void)
 {
-    recd_api_events_detach_server();
+    /* the daemon detached the server before closing the log, which is
+     * freed by now: only forget the server, do not touch E.log */
+    atomic_store(&E.srv, NULL);
     /* requests still parked (shutdown deadline passed): release their bodies */
     for (unsigned i = 0; E.th && i < E.nthreads; i++)
         for (pend_t *p = E.th[i].head; p; p = p->next)

@@ -65,7 +65,8 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
-        asan fuzz fuzz-smoke bench bench-ann bench-rank bench-recommend bench-train format install uninstall clean help check-config
+        asan fuzz fuzz-smoke bench bench-ann bench-events bench-rank bench-recommend bench-train format install uninstall clean help check-config \
+        soak
 
 all: $(PROG_BINS)
 
@@ -234,7 +235,13 @@ bench: deps-bench all $(B)/bench/bench_ann $(B)/bench/bench_rank
 	$(Q)$(B)/bench/bench_ann $(BENCH_ANN_ARGS)
 	$(Q)$(B)/bench/bench_rank
 	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
+	$(Q)loadtest/bench_events.sh $(abspath $(BIN))
 	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
+
+# bench-events: POST /v1/events per fsync policy at batch sizes 1 and 100,
+# then /v1/recommend p99 with and without an events load (about 1 minute).
+bench-events: deps-bench all
+	$(Q)loadtest/bench_events.sh $(abspath $(BIN))
 
 bench-rank: $(B)/bench/bench_rank
 	$(Q)$(B)/bench/bench_rank
@@ -250,6 +257,15 @@ bench-ann: $(B)/bench/bench_ann
 # into a temporary directory. About 1.5 minutes on 2 cores.
 bench-train: all
 	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
+
+# soak: loadtest/crash_harness.py kills recd with SIGKILL under concurrent
+# POST /v1/events load, ROUNDS times (default 200) per fsync policy (always,
+# interval_ms), and checks after every restart that each acknowledged event
+# is in the log exactly once; SOAK_ARGS passes more options (--clients,
+# --max-delay, --seed, --keep). Exit status non-zero on any violation.
+soak: all
+	$(Q)RECD_BIN=$(abspath $(BIN)/recd) $(PYTHON) loadtest/crash_harness.py \
+	    --rounds $(or $(ROUNDS),200) $(SOAK_ARGS)
 
 # ---- housekeeping ---------------------------------------------------------------
 format:

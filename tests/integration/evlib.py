@@ -238,8 +238,9 @@ class LogReader:
                                     "(%d bytes)" % (os.path.basename(path), s.bad_at, s.tail))
                 else:
                     tail_bytes = s.tail
+        live = {b for b, _ in segs}
         for base in list(self.verified):
-            if base not in {b for b, _ in segs}:
+            if base not in live:
                 del self.verified[base]  # retention may delete old segments
         return new, problems, tail_bytes
 

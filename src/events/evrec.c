@@ -205,8 +205,12 @@ size_t recd_evrec_encode(const recd_evrec_t *ev, char *buf, size_t cap)
     p += put_str(p, ev->user_id, ev->user_len);
     p += sprintf(p, ",\"item_id\":");
     p += put_str(p, ev->item_id, ev->item_len);
+    /* %.17g prints every double so that strtod gives it back exactly; -0
+     * (which JSON readers take for the integer 0) is written as 0, so
+     * decoding a payload and encoding it again gives the same bytes */
+    double value = ev->value == 0 ? 0.0 : ev->value;
     p += sprintf(p, ",\"type\":\"%s\",\"value\":%.17g", recd_ev_type_name((recd_ev_type_t)ev->type),
-                 ev->value);
+                 value);
     if (ev->request_id) {
         p += sprintf(p, ",\"request_id\":");
         p += put_str(p, ev->request_id, strlen(ev->request_id));

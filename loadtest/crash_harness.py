@@ -29,6 +29,7 @@ Usage:
     loadtest/crash_harness.py [--policies always,interval_ms] [--rounds 200]
                               [--clients 12] [--min-delay 0.05] [--max-delay 1.5]
                               [--interval-ms 20] [--verify-every 10]
+                              [--replay-bytes 8388608]
                               [--seed N] [--workdir DIR] [--keep]
 
 The recd binary is $RECD_BIN or bin/recd; recdctl is the one next to it (or
@@ -62,6 +63,10 @@ SANITIZED = os.environ.get("RECD_SANITIZED", "") not in ("", "0")
 SLOW = 3.0 if SANITIZED else 1.0
 SMALL_SEGMENT = 65536
 LARGE_SEGMENT = 4 << 20
+# history.replay_bytes: each start replays this much of the log's end (the
+# daemon's 256 MiB default costs seconds per restart once a soak's log is
+# that big; 8 MiB still covers every crash region of the last rounds)
+REPLAY_BYTES = 8 << 20
 
 
 def default_recd():
@@ -92,13 +97,14 @@ def free_port():
 class Daemon:
     """recd on a fixed data_dir; a new port and config file at every start."""
 
-    def __init__(self, recd_bin, workdir, data_dir, events_conf):
+    def __init__(self, recd_bin, workdir, data_dir, events_conf, replay_bytes=None):
         self.bin = recd_bin
         self.workdir = workdir
         self.data_dir = data_dir
         self.models_dir = os.path.join(workdir, "models")
         os.makedirs(self.models_dir, exist_ok=True)
         self.events_conf = dict(events_conf)
+        self.replay_bytes = replay_bytes
         self.stderr_path = os.path.join(workdir, "recd.stderr")
         self.proc = None
         self.port = None
@@ -119,6 +125,8 @@ class Daemon:
             "models": {"serve": ""},  # no model: ready at once
             "events": dict(self.events_conf, segment_bytes=segment_bytes),
         }
+        if self.replay_bytes is not None:
+            conf["history"] = {"replay_bytes": self.replay_bytes}
         path = os.path.join(self.workdir, "recd.json")
         with open(path, "w") as f:
             json.dump(conf, f, indent=2)
@@ -394,12 +402,14 @@ def recdctl_verify(recdctl, log_dir):
 
 def run_policy(policy, rounds, workdir, recd_bin=None, recdctl=None, clients=12,
                min_delay=0.05, max_delay=1.5, seed=1, interval_ms=20, inject_every=3,
-               verify_every=1, tamper=None, say=print):
+               verify_every=1, replay_bytes=REPLAY_BYTES, tamper=None, say=print):
     """Run `rounds` crash rounds under one fsync policy in workdir (a fresh
     directory). Returns a PolicyResult; violations are listed, not raised
     (recd failing to start on the crashed log is one). recdctl: its path,
     None for the one next to recd_bin, "" to skip; it runs after every
-    verify_every-th restart and at the end. tamper, for testing the harness
+    verify_every-th restart and at the end. replay_bytes: recd's
+    history.replay_bytes (None: its default, 256 MiB, which makes every
+    restart of a long soak replay that much). tamper, for testing the harness
     itself, is called as tamper(log_dir, is_acked) after each kill, before
     the log is read (is_acked(event dict) -> bool), and may damage the log."""
     recd_bin = recd_bin or default_recd()
@@ -414,7 +424,7 @@ def run_policy(policy, rounds, workdir, recd_bin=None, recdctl=None, clients=12,
     ev_conf = {"fsync": policy}
     if policy == "interval_ms":
         ev_conf["interval_ms"] = interval_ms
-    d = Daemon(recd_bin, workdir, os.path.join(workdir, "data"), ev_conf)
+    d = Daemon(recd_bin, workdir, os.path.join(workdir, "data"), ev_conf, replay_bytes)
     reader = evlib.LogReader(d.log_dir)
     ledger = Ledger()
     acked_pending = []  # (round, client, first, n) acknowledged, not yet checked
@@ -641,6 +651,8 @@ def main(argv=None):
     ap.add_argument("--min-delay", type=float, default=0.05)
     ap.add_argument("--max-delay", type=float, default=1.5)
     ap.add_argument("--interval-ms", type=int, default=20)
+    ap.add_argument("--replay-bytes", type=int, default=REPLAY_BYTES,
+                    help="recd's history.replay_bytes (-1: its default)")
     ap.add_argument("--verify-every", type=int, default=10,
                     help="run recdctl events verify after every N-th restart (and the last)")
     ap.add_argument("--seed", type=int, default=int(time.time()))
@@ -678,6 +690,7 @@ def main(argv=None):
             r = run_policy(p, a.rounds, wd, recd_bin=a.recd, clients=a.clients,
                            min_delay=a.min_delay, max_delay=a.max_delay, seed=a.seed,
                            interval_ms=a.interval_ms, verify_every=a.verify_every,
+                           replay_bytes=None if a.replay_bytes < 0 else a.replay_bytes,
                            say=lambda s: print(s, flush=True))
             results.append(r)
             if not r.ok():

@@ -433,8 +433,11 @@ static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthread
     if (snprintf(d->events_dir, sizeof d->events_dir, "%s/events", c->data_dir) >=
         (int)sizeof d->events_dir)
         return recd_err_set(err, RECD_EINVAL, "data_dir: path too long");
-    if (make_dirs(c->data_dir, err) < 0)
-        return recd_err_set(err, RECD_EIO, "data_dir: %s", err->msg);
+    if (make_dirs(c->data_dir, err) < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return recd_err_set(err, RECD_EIO, "data_dir: %s", msg);
+    }
     recd_evlog_opts_t o;
     recd_evlog_opts_default(&o);
     o.fsync = (recd_evlog_fsync_t)recd_evlog_fsync_parse(c->events_fsync);
@@ -477,8 +480,18 @@ static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthread
     uint64_t from = st.first_offset;
     if ((uint64_t)c->history_replay_bytes < st.next_offset - st.first_offset)
         from = st.next_offset - (uint64_t)c->history_replay_bytes;
-    if (recd_api_events_replay(d->events_dir, from, st.next_offset, err) < 0)
-        return -1;
+    rc = recd_api_events_replay(d->events_dir, from, st.next_offset, err);
+    if (rc < 0) {
+        /* older segments are read here first: damage there stops start-up too */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return recd_err_set(err, rc, "cannot replay the event log into the history store: %s%s",
+                            msg,
+                            rc == RECD_EIO ? " (inspect with `recdctl events verify`; set "
+                                             "events.skip_corrupt=true to start anyway, skipping "
+                                             "the damage)"
+                                           : "");
+    }
     recd_history_stats_t hs;
     recd_history_stats(d->history, &hs);
     recd_log_info("history rebuilt from the event log: %llu user(s), %llu item(s)",

@@ -424,9 +424,6 @@ def test_data_dir_under_a_file(recd_factory, tmp_path):
     assert str(f) in log and "Not a directory" in log, log
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/recd.c open_events: recd_err_set(err, ..., "
-                   "\"data_dir: %s\", err->msg) formats err->msg into itself (overlapping "
-                   "vsnprintf, undefined behaviour); the message comes out garbled")
 def test_data_dir_error_message_is_intact(recd_factory, tmp_path):
     f = tmp_path / "plainfile"
     f.write_text("not a directory")
@@ -649,10 +646,6 @@ def test_corruption_in_an_earlier_segment(recd_factory):
     assert post_events(d, batch("x", 0, n=1)).status == 202
 
 
-@pytest.mark.xfail(strict=True, reason="the history-replay error path (daemon/recd.c "
-                   "open_events -> recd_api_events_replay) returns the library message as is: "
-                   "it says 'skip_corrupt skips it' but not the config key events.skip_corrupt "
-                   "nor `recdctl events verify`, unlike the open path")
 def test_corruption_in_an_earlier_segment_names_the_setting(recd_factory):
     d = recd_factory(EARLIER_CFG)
     _corrupt_earlier_segment(d)

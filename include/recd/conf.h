@@ -77,6 +77,25 @@ typedef struct recd_conf {
     int64_t history_replay_window_s; /* events older than this are not replayed */
     /* A/B experiments: compact JSON text of the `experiments` array */
     char *experiments;
+    /* model lifecycle */
+    int64_t models_keep_versions;    /* versions kept on disk per model */
+    int models_watch;                /* inotify on models_dir */
+    int64_t models_retry_initial_ms; /* first retry of a failed load */
+    int64_t models_retry_max_ms;     /* backoff cap */
+    int64_t models_headroom_mb;      /* MemAvailable left after a load */
+    int64_t models_loader_nice;      /* nice level of the loader thread */
+    int64_t models_warmup_rounds;    /* warmup requests before a swap */
+    /* embedded trainer */
+    int trainer_enabled;
+    char *trainer_model;            /* model it retrains; "" = models.default */
+    int64_t trainer_interval_s;     /* at most one cycle per interval */
+    int64_t trainer_min_new_events; /* ... and only with this many new events */
+    int64_t trainer_holdout_pct;    /* last % of events by time held out */
+    int64_t trainer_tolerance_bp;   /* publish unless worse by more (1/10000) */
+    int64_t trainer_nice;           /* nice level of the trainer thread */
+    int64_t trainer_max_memory_mb;  /* refuse a cycle estimated above this */
+    int64_t trainer_epochs;         /* fine-tuning epochs per cycle */
+    int64_t trainer_max_events;     /* newest events read per cycle */
 } recd_conf_t;
 
 typedef enum {

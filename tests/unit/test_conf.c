@@ -214,6 +214,23 @@ static void test_table_covers_struct(void **state)
         offsetof(recd_conf_t, history_replay_bytes),
         offsetof(recd_conf_t, history_replay_window_s),
         offsetof(recd_conf_t, experiments),
+        offsetof(recd_conf_t, models_keep_versions),
+        offsetof(recd_conf_t, models_watch),
+        offsetof(recd_conf_t, models_retry_initial_ms),
+        offsetof(recd_conf_t, models_retry_max_ms),
+        offsetof(recd_conf_t, models_headroom_mb),
+        offsetof(recd_conf_t, models_loader_nice),
+        offsetof(recd_conf_t, models_warmup_rounds),
+        offsetof(recd_conf_t, trainer_enabled),
+        offsetof(recd_conf_t, trainer_model),
+        offsetof(recd_conf_t, trainer_interval_s),
+        offsetof(recd_conf_t, trainer_min_new_events),
+        offsetof(recd_conf_t, trainer_holdout_pct),
+        offsetof(recd_conf_t, trainer_tolerance_bp),
+        offsetof(recd_conf_t, trainer_nice),
+        offsetof(recd_conf_t, trainer_max_memory_mb),
+        offsetof(recd_conf_t, trainer_epochs),
+        offsetof(recd_conf_t, trainer_max_events),
     };
     size_t n = 0;
     const recd_conf_key_t *keys = recd_conf_keys(&n);

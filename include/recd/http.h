@@ -209,6 +209,13 @@ int recd_http_server_workers_alive(recd_http_server_t *s);
 void recd_http_server_set_wake(recd_http_server_t *s, void (*fn)(unsigned worker, void *arg),
                                void *arg);
 void recd_http_server_wake(recd_http_server_t *s, unsigned worker);
+/* Run fn(arg) on thread `worker`'s loop (a request's recd_http_req_worker,
+ * which for the admin listener is the main thread), after the current
+ * callback; closures run in the order posted. For async handlers whose work
+ * finishes on another thread. Returns 0, or -1 (no such worker, out of
+ * memory: fn will not run). Closures still queued when the server is freed
+ * are dropped without running. Thread-safe. */
+int recd_http_server_post(recd_http_server_t *s, unsigned worker, void (*fn)(void *arg), void *arg);
 
 /* ---- request accessors (valid until the response is sent) ------------------ */
 int recd_http_req_method(const recd_http_req_t *r);
@@ -226,6 +233,7 @@ const char *recd_http_req_header(const recd_http_req_t *r, const char *name);
 const char *recd_http_req_body(const recd_http_req_t *r, size_t *len);
 int recd_http_req_is_admin(const recd_http_req_t *r);
 unsigned recd_http_req_worker(const recd_http_req_t *r);
+recd_http_server_t *recd_http_req_server(const recd_http_req_t *r);
 recd_arena_t *recd_http_req_arena(recd_http_req_t *r);
 
 /* Parse the body as a JSON object/array with the configured depth limit;

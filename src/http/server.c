@@ -356,6 +356,10 @@ unsigned recd_http_req_worker(const recd_http_req_t *r)
 {
     return r->w->idx;
 }
+recd_http_server_t *recd_http_req_server(const recd_http_req_t *r)
+{
+    return r->w->srv;
+}
 recd_arena_t *recd_http_req_arena(recd_http_req_t *r)
 {
     return &r->arena;
@@ -1223,11 +1227,34 @@ static int bind_socket(const char *addr, int port_override, int backlog, int *po
     return fd;
 }
 
+typedef struct posted {
+    struct posted *next;
+    void (*fn)(void *arg);
+    void *arg;
+} posted_t;
+
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     worker_t *w = arg;
     (void)fd;
     (void)what;
+    pthread_mutex_lock(&w->post_lock);
+    posted_t *list = w->posted;
+    w->posted = NULL;
+    pthread_mutex_unlock(&w->post_lock);
+    posted_t *rev = NULL; /* run in the order posted */
+    while (list) {
+        posted_t *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        posted_t *n = rev->next;
+        rev->fn(rev->arg);
+        free(rev);
+        rev = n;
+    }
     if (w->srv->wake_fn)
         w->srv->wake_fn(w->idx, w->srv->wake_arg);
 }
@@ -1257,6 +1284,7 @@ static int worker_init(worker_t *w, recd_http_server_t *s, unsigned idx, struct 
     w->resume_ev = evtimer_new(w->base, resume_accept_cb, w);
     w->ping_ev = event_new(w->base, -1, 0, ping_cb, w);
     w->wake_ev = event_new(w->base, -1, 0, wake_cb, w);
+    pthread_mutex_init(&w->post_lock, NULL);
     if (!w->stop_ev || !w->kill_ev || !w->tick_ev || !w->resume_ev || !w->ping_ev || !w->wake_ev)
         return recd_err_set(err, RECD_ENOMEM, "event_new failed");
     struct timeval sec = {1, 0};
@@ -1302,6 +1330,11 @@ static void worker_destroy(worker_t *w)
         event_free(w->ping_ev);
     if (w->wake_ev)
         event_free(w->wake_ev);
+    while (w->posted) { /* never run: the loop is gone */
+        posted_t *n = w->posted->next;
+        free(w->posted);
+        w->posted = n;
+    }
     w->stop_ev = w->kill_ev = w->tick_ev = w->resume_ev = w->ping_ev = w->wake_ev = NULL;
     if (w->own_base && w->base)
         event_base_free(w->base);
@@ -1575,4 +1608,29 @@ void recd_http_server_wake(recd_http_server_t *s, unsigned worker)
         event_active(s->workers[worker].wake_ev, EV_READ, 0);
     else if (s->has_admin && worker == s->admin.idx)
         event_active(s->admin.wake_ev, EV_READ, 0);
+}
+
+static worker_t *worker_of(recd_http_server_t *s, unsigned worker)
+{
+    if (worker < s->nworkers)
+        return &s->workers[worker];
+    if (s->has_admin && worker == s->admin.idx)
+        return &s->admin;
+    return NULL;
+}
+
+int recd_http_server_post(recd_http_server_t *s, unsigned worker, void (*fn)(void *arg), void *arg)
+{
+    worker_t *w = worker_of(s, worker);
+    posted_t *p = w ? malloc(sizeof *p) : NULL;
+    if (!p)
+        return -1;
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&w->post_lock);
+    p->next = w->posted;
+    w->posted = p;
+    pthread_mutex_unlock(&w->post_lock);
+    event_active(w->wake_ev, EV_READ, 0);
+    return 0;
 }

@@ -28,12 +28,14 @@ typedef struct worker {
     int own_base; /* base created (and freed) by us */
     int lfd;      /* listening socket, -1 when none */
     struct evconnlistener *listener;
-    struct event *stop_ev;   /* start draining */
-    struct event *kill_ev;   /* close everything, leave the loop */
-    struct event *tick_ev;   /* 1 s: Date cache */
-    struct event *ping_ev;   /* main asks: bump heartbeat (watchdog) */
-    struct event *wake_ev;   /* any thread asks: run the server's wake callback here */
-    struct event *resume_ev; /* re-enable accept after EMFILE */
+    struct event *stop_ev;     /* start draining */
+    struct event *kill_ev;     /* close everything, leave the loop */
+    struct event *tick_ev;     /* 1 s: Date cache */
+    struct event *ping_ev;     /* main asks: bump heartbeat (watchdog) */
+    struct event *wake_ev;     /* any thread asks: run the server's wake callback here */
+    pthread_mutex_t post_lock; /* posted closures (recd_http_server_post) */
+    struct posted *posted;     /* LIFO, reversed when run */
+    struct event *resume_ev;   /* re-enable accept after EMFILE */
     struct recd_http_server *srv;
     recd_stats_thread_t *st;
     recd_reqid_gen_t ids;

@@ -1,0 +1,55 @@
+/*
+ * recd embedded trainer (DESIGN §5): a thread inside recd that retrains
+ * the live model from the event log and publishes a new version only when
+ * it is no worse than the live one.
+ *
+ * A cycle starts when trainer.interval_s has passed since the last one AND
+ * the log holds trainer.min_new_events events since the last cycle, or
+ * when triggered (POST /admin/train, recd_trainer_trigger). It:
+ *  1. reads the newest trainer.max_events events of the log into a dataset
+ *     whose item table is the live bundle's (recd_dataset_import_events with
+ *     a base built from the bundle's items.tsv), users from the events;
+ *  2. splits it by time: the newest trainer.holdout_pct percent is the
+ *     holdout;
+ *  3. trains warm-started from the live bundle: every parameter whose
+ *     tensor exists in the bundle with the same shape starts from it
+ *     (candidate tower and embeddings, ranker, content model), the rest is
+ *     initialised as recd-train fit does; trainer.epochs epochs;
+ *  4. evaluates the new model and the live one on the same holdout (the
+ *     ranker's AUC when the holdout has impressions with outcomes, else the
+ *     candidate model's HR@10) and publishes (recd_bundle_writer, atomic;
+ *     the lifecycle manager loads it) only when new >= live - tolerance
+ *     (trainer.tolerance_bp / 10000); otherwise records the rejection and
+ *     why.
+ * It runs at trainer.nice with one BLAS thread and refuses a cycle whose
+ * estimated memory exceeds trainer.max_memory_mb.
+ */
+#ifndef RECD_ONLINE_H
+#define RECD_ONLINE_H
+
+#include <jansson.h>
+
+#include "recd/core.h"
+
+typedef struct recd_trainer_opts {
+    const char *events_dir; /* <data_dir>/events */
+    const char *models_dir;
+    const char *model;      /* name of the model to retrain */
+} recd_trainer_opts_t;
+
+/* Start the trainer thread (trainer.* keys read from the current config at
+ * each cycle). Returns 0 or an error. */
+int recd_trainer_start(const recd_trainer_opts_t *o, recd_err_t *err);
+/* Stop it: a cycle in progress is abandoned at the next check point (its
+ * temporary version directory removed); joins the thread. */
+void recd_trainer_stop(void);
+/* Ask for a cycle now (ignores interval and min_new_events). Returns 0, or
+ * RECD_EAGAIN when a cycle is already running (it is not queued twice). */
+int recd_trainer_trigger(recd_err_t *err);
+/* /stats "trainer": {enabled, state: idle|reading|training|evaluating|
+ * publishing, cycles, last: {started_at, duration_ms, events, examples,
+ * metric, live, candidate, decision: published|rejected|failed|skipped,
+ * reason, version}, next_check_at}. New reference. */
+json_t *recd_trainer_status_json(void);
+
+#endif

@@ -1,8 +1,10 @@
 /* Event records: request validation and the log payload (include/recd/evrec.h). */
 #include "recd/evrec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "recd/dataset.h"
@@ -304,5 +306,195 @@ int recd_evrec_decode(const void *payload, size_t len, recd_evrec_t *ev, json_t 
     ev->forced = fo ? json_is_true(fo) : 0;
     ev->recv_ms = rm ? (int64_t)json_integer_value(rm) : 0;
     *hold = o;
+    return 0;
+}
+
+/* ---- fast path for recd's own payloads ------------------------------------------ */
+
+typedef struct fcur {
+    const char *p, *end;
+    char *out, *oend;
+} fcur_t;
+
+static int f_lit(fcur_t *c, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return -1;
+    c->p += n;
+    return 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (n == 0 || c > 0xF4 || (size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* A string without escapes or control bytes (valid UTF-8), copied
+ * NUL-terminated into the output buffer. */
+static int f_str(fcur_t *c, const char **s, size_t *len)
+{
+    if (c->p >= c->end || *c->p != '"')
+        return -1;
+    const char *b = ++c->p;
+    while (c->p < c->end && *c->p != '"') {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '\\' || ch < 0x20)
+            return -1;
+        if (ch >= 0x80) {
+            size_t n = utf8_seq((const unsigned char *)c->p, (const unsigned char *)c->end);
+            if (!n)
+                return -1;
+            c->p += n;
+            continue;
+        }
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return -1;
+    size_t n = (size_t)(c->p - b);
+    c->p++;
+    if ((size_t)(c->oend - c->out) < n + 1)
+        return -1;
+    memcpy(c->out, b, n);
+    c->out[n] = '\0';
+    *s = c->out;
+    if (len)
+        *len = n;
+    c->out += n + 1;
+    return 0;
+}
+
+static int f_int(fcur_t *c, int64_t *v)
+{
+    const char *b = c->p;
+    int neg = 0;
+    if (c->p < c->end && *c->p == '-') {
+        neg = 1;
+        c->p++;
+    }
+    uint64_t x = 0;
+    const char *d = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*c->p - '0');
+        c->p++;
+    }
+    if (c->p == d || (c->p - d > 1 && *d == '0') || x > (uint64_t)INT64_MAX ||
+        (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')))
+        return -1;
+    (void)b;
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    return 0;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int json_number_text(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return 0;
+    if (*s == '.') {
+        s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+int recd_evrec_decode_fast(const void *payload, size_t len, recd_evrec_t *ev, char *buf, size_t cap)
+{
+    memset(ev, 0, sizeof *ev);
+    fcur_t c = {payload, (const char *)payload + len, buf, buf + cap};
+    const char *type;
+    size_t tlen;
+    if (f_lit(&c, "{\"ts\":") < 0 || f_int(&c, &ev->ts) < 0 || f_lit(&c, ",\"user_id\":") < 0 ||
+        f_str(&c, &ev->user_id, &ev->user_len) < 0 || f_lit(&c, ",\"item_id\":") < 0 ||
+        f_str(&c, &ev->item_id, &ev->item_len) < 0 || f_lit(&c, ",\"type\":") < 0 ||
+        f_str(&c, &type, &tlen) < 0 || f_lit(&c, ",\"value\":") < 0)
+        return 1;
+    int t = recd_ev_type_parse(type, tlen);
+    if (t < 0 || !recd_evrec_valid_id(ev->user_id, ev->user_len) ||
+        !recd_evrec_valid_id(ev->item_id, ev->item_len))
+        return 1;
+    ev->type = t;
+    /* the number: strtod needs a terminator, so copy its characters */
+    char num[64];
+    size_t k = 0;
+    while (c.p < c.end && k < sizeof num - 1 &&
+           ((*c.p >= '0' && *c.p <= '9') || *c.p == '-' || *c.p == '+' || *c.p == '.' ||
+            *c.p == 'e' || *c.p == 'E'))
+        num[k++] = *c.p++;
+    num[k] = '\0';
+    /* strict JSON number grammar; long integers are left to jansson, which
+     * refuses those past int64 */
+    if (!k || !json_number_text(num) || (k > 18 && !strpbrk(num, ".eE")))
+        return 1; /* (18 digits always fit int64; int64 -> double rounds as strtod) */
+    char *endp;
+    errno = 0;
+    ev->value = strtod(num, &endp);
+    if (*endp || errno == ERANGE || !isfinite(ev->value))
+        return 1;
+    if (c.p < c.end && f_lit(&c, ",\"request_id\":") == 0 && f_str(&c, &ev->request_id, NULL) < 0)
+        return 1;
+    if (c.p < c.end && f_lit(&c, ",\"ab\":{") == 0) {
+        if (c.p < c.end && *c.p == '}')
+            c.p++;
+        else
+            for (;;) {
+                const char *e, *v;
+                if (f_str(&c, &e, NULL) < 0 || f_lit(&c, ":") < 0 || f_str(&c, &v, NULL) < 0)
+                    return 1;
+                for (size_t i = 0; i < ev->n_ab; i++)
+                    if (strcmp(ev->ab[i].experiment, e) == 0)
+                        return 1; /* a duplicate key: jansson refuses the payload */
+                if (ev->n_ab == RECD_EVREC_MAX_AB)
+                    return 1; /* more than the reader keeps: let jansson decide */
+                ev->ab[ev->n_ab].experiment = e;
+                ev->ab[ev->n_ab].variant = v;
+                ev->n_ab++;
+                if (f_lit(&c, ",") == 0)
+                    continue;
+                if (f_lit(&c, "}") < 0)
+                    return 1;
+                break;
+            }
+    }
+    if (c.p < c.end && f_lit(&c, ",\"forced\":true") == 0)
+        ev->forced = 1;
+    if (c.p < c.end && f_lit(&c, ",\"recv_ms\":") == 0 && f_int(&c, &ev->recv_ms) < 0)
+        return 1;
+    if (f_lit(&c, "}") < 0 || c.p != c.end)
+        return 1;
     return 0;
 }

@@ -1091,6 +1091,78 @@ static void test_decode_tolerant(void **state)
     json_decref(hold);
 }
 
+/* The fast decoder: takes recd's own payloads with the same fields as
+ * recd_evrec_decode, and declines (1) every other shape so the caller falls
+ * back; it never accepts what jansson refuses. */
+static void test_decode_fast(void **state)
+{
+    (void)state;
+    static const char *const take[] = {
+        "{\"ts\":1764201600,\"user_id\":\"u42\",\"item_id\":\"i42\",\"type\":\"click\",\"value\":"
+        "1}",
+        "{\"ts\":-5,\"user_id\":\"\xc3\xa9t\xc3\xa9\",\"item_id\":\"i\",\"type\":\"watch\","
+        "\"value\":310.5,\"request_id\":\"r-1\",\"ab\":{\"e1\":\"a\",\"e2\":\"b\"},\"forced\":true,"
+        "\"recv_ms\":1764201600123}",
+        "{\"ts\":0,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"rating\",\"value\":4.5e0,"
+        "\"ab\":{}}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"impression\","
+        "\"value\":123456789012345678}",
+    };
+    static const char *const decline[] = {
+        /* escapes, key order, unknown keys, spaces: valid JSON, other shape */
+        "{\"ts\":1,\"user_id\":\"u\\\"q\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1}",
+        "{\"user_id\":\"u\",\"ts\":1,\"item_id\":\"i\",\"type\":\"click\",\"value\":1}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1,\"x\":1}",
+        "{\"ts\": 1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1,"
+        "\"forced\":false}",
+        /* not valid for jansson either */
+        "{\"ts\":01,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1.}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1e999}",
+        "{\"ts\":1,\"user_id\":\"\xc0\xaf\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1,"
+        "\"ab\":{\"e\":\"a\",\"e\":\"b\"}}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"clack\",\"value\":1}",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":1} ",
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"click\",\"value\":"
+        "1234567890123456789}",
+    };
+    char buf[512];
+    for (size_t i = 0; i < sizeof take / sizeof take[0]; i++) {
+        recd_evrec_t fast, slow;
+        json_t *hold;
+        recd_err_t err;
+        size_t n = strlen(take[i]);
+        assert_int_equal(recd_evrec_decode_fast(take[i], n, &fast, buf, sizeof buf), 0);
+        assert_int_equal(recd_evrec_decode(take[i], n, &slow, &hold, &err), 0);
+        assert_int_equal(fast.ts, slow.ts);
+        assert_string_equal(fast.user_id, slow.user_id);
+        assert_int_equal(fast.user_len, slow.user_len);
+        assert_string_equal(fast.item_id, slow.item_id);
+        assert_int_equal(fast.type, slow.type);
+        assert_true(fast.value == slow.value);
+        assert_true((fast.request_id == NULL) == (slow.request_id == NULL));
+        if (fast.request_id)
+            assert_string_equal(fast.request_id, slow.request_id);
+        assert_int_equal(fast.n_ab, slow.n_ab);
+        for (size_t k = 0; k < fast.n_ab; k++) {
+            assert_string_equal(fast.ab[k].experiment, slow.ab[k].experiment);
+            assert_string_equal(fast.ab[k].variant, slow.ab[k].variant);
+        }
+        assert_int_equal(fast.forced, slow.forced);
+        assert_int_equal(fast.recv_ms, slow.recv_ms);
+        json_decref(hold);
+        /* a buffer too small is a decline, not an overflow */
+        assert_int_equal(recd_evrec_decode_fast(take[i], n, &fast, buf, 4), 1);
+    }
+    for (size_t i = 0; i < sizeof decline / sizeof decline[0]; i++) {
+        recd_evrec_t ev;
+        assert_int_equal(
+            recd_evrec_decode_fast(decline[i], strlen(decline[i]), &ev, buf, sizeof buf), 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1117,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_decode_valid),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_decode_tolerant),
+        cmocka_unit_test(test_decode_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * Drive the real connection code (parser, limits, router, handlers,
  * response writer) through recd_http_selftest_feed with a route table of
- * our own, and check the bytes that come back.
+ * our own, and check the bytes that come back. The last test runs a real
+ * server to check recd_http_server_post across threads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <jansson.h>
 
+#include "recd/conf.h"
 #include "recd/http.h"
 #include "recd/stats.h"
 
@@ -750,6 +762,212 @@ static void test_eof_after_partial_pipelined(void **state)
     }
 }
 
+/* ---- recd_http_server_post on a real server ------------------------------------------------
+ * An async handler on the admin listener (which runs on the caller's loop,
+ * here this thread's) hands its work to a coordinator thread; two poster
+ * threads post closures to the admin loop concurrently, then the
+ * coordinator posts the closure that answers. Every closure must run on
+ * this thread, each poster's closures in the order posted, and the answer
+ * after all of them. */
+
+#define POSTS_PER_THREAD 200
+
+static struct {
+    pthread_t main_tid;
+    recd_http_server_t *srv;
+    recd_http_req_t *req;
+    unsigned worker;
+    pthread_t coord;
+    int coord_started;
+    int next[2];       /* next sequence number expected from each poster */
+    int ran, off_loop; /* closures run; closures run on another thread */
+    int out_of_order;
+    int worker_ran_on_main; /* closure posted to worker 0 ran on the main thread */
+    _Atomic int worker_ran;
+    _Atomic int dropped_ran;
+    _Atomic int client_done;
+    char got[2048];
+    struct event_base *base;
+} pt;
+
+typedef struct post_item {
+    int thread, seq;
+} post_item_t;
+
+static post_item_t post_items[2][POSTS_PER_THREAD];
+
+static void closure_count(void *arg)
+{
+    post_item_t *it = arg;
+    if (!pthread_equal(pthread_self(), pt.main_tid))
+        pt.off_loop++;
+    if (it->seq != pt.next[it->thread])
+        pt.out_of_order++;
+    pt.next[it->thread] = it->seq + 1;
+    pt.ran++;
+}
+
+static void closure_answer(void *arg)
+{
+    (void)arg;
+    recd_http_respond_json(pt.req, 200,
+                           json_pack("{s:i,s:i,s:i,s:b}", "ran", pt.ran, "off_loop", pt.off_loop,
+                                     "out_of_order", pt.out_of_order, "on_main",
+                                     pthread_equal(pthread_self(), pt.main_tid)));
+}
+
+static void *poster(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < POSTS_PER_THREAD; i++) {
+        post_items[t][i].thread = t;
+        post_items[t][i].seq = i;
+        if (recd_http_server_post(pt.srv, pt.worker, closure_count, &post_items[t][i]) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void closure_on_worker(void *arg)
+{
+    (void)arg;
+    pt.worker_ran_on_main = pthread_equal(pthread_self(), pt.main_tid);
+    atomic_store(&pt.worker_ran, 1);
+}
+
+static void *coordinator(void *arg)
+{
+    (void)arg;
+    pthread_t a, b;
+    void *ra = (void *)1, *rb = (void *)1;
+    if (pthread_create(&a, NULL, poster, (void *)(intptr_t)0) == 0) {
+        if (pthread_create(&b, NULL, poster, (void *)(intptr_t)1) == 0)
+            pthread_join(b, &rb);
+        pthread_join(a, &ra);
+    }
+    /* a worker thread's loop: the closure runs there, not on main */
+    recd_http_server_post(pt.srv, 0, closure_on_worker, NULL);
+    if (ra || rb)
+        pt.out_of_order = -1000; /* a post failed: make the check fail */
+    recd_http_server_post(pt.srv, pt.worker, closure_answer, NULL);
+    return NULL;
+}
+
+static int h_async(recd_http_req_t *r, void *arg)
+{
+    (void)arg;
+    pt.req = r;
+    pt.worker = recd_http_req_worker(r);
+    if (recd_http_req_server(r) != pt.srv || pthread_create(&pt.coord, NULL, coordinator, NULL)) {
+        recd_http_respond_error(r, 500, "internal", NULL, "set-up failed");
+        return 0;
+    }
+    pt.coord_started = 1;
+    return RECD_HTTP_ASYNC;
+}
+
+static void *post_client(void *arg)
+{
+    int port = (int)(intptr_t)arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        static const char req[] = "GET /async HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (send(fd, req, sizeof req - 1, 0) == (ssize_t)(sizeof req - 1)) {
+            size_t n = 0;
+            ssize_t r;
+            while (n + 1 < sizeof pt.got &&
+                   (r = recv(fd, pt.got + n, sizeof pt.got - 1 - n, 0)) > 0)
+                n += (size_t)r;
+            pt.got[n] = '\0';
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    atomic_store(&pt.client_done, 1);
+    event_base_loopbreak(pt.base);
+    return NULL;
+}
+
+static void closure_dropped(void *arg)
+{
+    (void)arg;
+    atomic_store(&pt.dropped_ran, 1);
+}
+
+static void test_server_post_in_order(void **state)
+{
+    (void)state;
+    static const recd_http_route_t aroutes[] = {
+        {RECD_HTTP_GET, "/async", RECD_ROUTE_ADMIN, h_async, NULL, 0},
+    };
+    static const char *const sets[] = {"http.listen=127.0.0.1:0", "admin.listen=127.0.0.1:0",
+                                       "http.workers=1"};
+    recd_conf_errors_t errs = {0};
+    recd_conf_t *c = recd_conf_load(NULL, sets, 3, &errs);
+    recd_conf_errors_free(&errs);
+    assert_non_null(c);
+    recd_conf_publish(c);
+    recd_stats_shutdown(); /* the selftests set it up for one thread */
+    assert_int_equal(recd_stats_init(2), 0);
+
+    memset(&pt, 0, sizeof pt);
+    pt.main_tid = pthread_self();
+    /* before the base exists, so other threads can break its loop */
+    assert_int_equal(evthread_use_pthreads(), 0);
+    pt.base = event_base_new();
+    assert_non_null(pt.base);
+    recd_err_t err = {0};
+    recd_http_server_opts_t so = {aroutes, 1, 1};
+    pt.srv = recd_http_server_new(&so, pt.base, &err);
+    if (!pt.srv)
+        print_message("server: %s\n", err.msg);
+    assert_non_null(pt.srv);
+    assert_int_equal(recd_http_server_start(pt.srv, &err), 0);
+    /* no such loop: refused, fn never runs */
+    assert_int_equal(recd_http_server_post(pt.srv, 99, closure_dropped, NULL), -1);
+
+    pthread_t cl;
+    assert_int_equal(
+        pthread_create(&cl, NULL, post_client, (void *)(intptr_t)recd_http_server_port(pt.srv, 1)),
+        0);
+    struct timeval guard = {20, 0}; /* the client breaks the loop when it has the answer */
+    event_base_loopexit(pt.base, &guard);
+    event_base_dispatch(pt.base);
+    pthread_join(cl, NULL);
+    if (pt.coord_started)
+        pthread_join(pt.coord, NULL);
+    for (int i = 0; i < 500 && !atomic_load(&pt.worker_ran); i++)
+        usleep(2000);
+
+    /* posted after the loop stopped: dropped without running when freed */
+    assert_int_equal(recd_http_server_post(pt.srv, pt.worker, closure_dropped, NULL), 0);
+    recd_http_server_free(pt.srv);
+    event_base_free(pt.base);
+    recd_stats_shutdown();
+    recd_conf_shutdown();
+
+    const char *body = strstr(pt.got, "\r\n\r\n");
+    if (strncmp(pt.got, "HTTP/1.1 200", 12) != 0 || !body)
+        print_message("response: %s\n", pt.got);
+    assert_true(strncmp(pt.got, "HTTP/1.1 200", 12) == 0 && body);
+    json_t *j = json_loads(body + 4, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "ran")), 2 * POSTS_PER_THREAD);
+    assert_int_equal(json_integer_value(json_object_get(j, "off_loop")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "out_of_order")), 0);
+    assert_true(json_is_true(json_object_get(j, "on_main")));
+    json_decref(j);
+    assert_int_equal(pt.next[0], POSTS_PER_THREAD);
+    assert_int_equal(pt.next[1], POSTS_PER_THREAD);
+    assert_true(atomic_load(&pt.worker_ran));
+    assert_false(pt.worker_ran_on_main);
+    assert_false(atomic_load(&pt.dropped_ran));
+}
+
 static int teardown_all(void **state)
 {
     recd_stats_shutdown();
@@ -777,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_headers_too_large),
         cmocka_unit_test(test_leading_crlf_flood),
         cmocka_unit_test(test_eof_after_partial_pipelined),
+        cmocka_unit_test(test_server_post_in_order), /* last: publishes a config */
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

@@ -22,6 +22,7 @@
 #include "recd/conf.h"
 #include "recd/core.h"
 #include "recd/http.h"
+#include "recd/lifecycle.h"
 #include "recd/model.h"
 #include "recd/nn.h"
 #include "recd/rank.h"
@@ -36,10 +37,11 @@ typedef struct daemon_state {
     struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
     struct event *watchdog_ev;
     struct event *drain_ev;
-    struct event *loaded_ev; /* the loader thread finished */
-    pthread_t loader;
-    int loader_started;
-    _Atomic int models_missing; /* set by the loader before loaded_ev */
+    struct event *loaded_ev; /* the model manager reports a change */
+    int lc_started;
+    _Atomic int models_missing; /* set by the model manager before loaded_ev */
+    int models_ready;           /* main thread: readiness was announced */
+    int models_reported;        /* main thread: the initial load was reported */
     uint64_t drain_started_us;
     int stopping;
     recd_evlog_t *evlog;
@@ -250,36 +252,18 @@ static void conf_stats_prom(void *arg, char **buf, size_t *len, size_t *cap)
 
 /* ---- models ---------------------------------------------------------------------------- */
 
-/* Loader thread: load every configured model (slow: checksums, index
- * builds), warm each up, then tell the main loop. Listeners are already
- * open, so /healthz answers and /readyz says 503 meanwhile. */
-static void *loader_main(void *arg)
+/* The model manager (src/model/lifecycle.c) loads every configured model
+ * on its own thread, then keeps watching for new versions. Listeners are
+ * already open, so /healthz answers and /readyz says 503 meanwhile. It
+ * reports the initial load and every later swap or failed load here, on
+ * its thread: hand that to the main loop. */
+static void on_models_changed(void *ctx, int initial_done, int missing)
 {
-    daemon_state_t *d = arg;
-    const recd_conf_t *c = recd_conf_current();
-    recd_model_opts_t mo = {c->ann_factory, (int)c->ann_nprobe, (int)c->ann_ef_search,
-                            c->ann_use_index_file, recd_rank_attach};
-    int missing = recd_model_registry_load(c->models_dir, c->models_serve, &mo);
-    recd_model_status_t st[64];
-    size_t n = recd_model_status_list(st, 64);
-    for (size_t i = 0; i < n; i++) {
-        recd_bundle_t *b = recd_model_acquire(st[i].name);
-        if (!b)
-            continue;
-        recd_err_t err;
-        uint64_t t0 = recd_time_mono_us();
-        if (recd_rank_warmup(b, 16, &err) < 0) {
-            recd_log_error("model %s: warmup failed: %s", b->name, err.msg);
-            missing++;
-        } else {
-            recd_log_info("model %s version %lld warmed up in %.1f ms", b->name,
-                          (long long)b->version, (double)(recd_time_mono_us() - t0) / 1000.0);
-        }
-        recd_model_release(b);
-    }
+    daemon_state_t *d = ctx;
+    if (!initial_done)
+        return;
     atomic_store(&d->models_missing, missing);
     event_active(d->loaded_ev, EV_READ, 0);
-    return NULL;
 }
 
 static void on_models_loaded(evutil_socket_t fd, short what, void *arg)
@@ -288,18 +272,47 @@ static void on_models_loaded(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     int missing = atomic_load(&d->models_missing);
-    if (d->stopping)
+    if (d->stopping || d->models_ready)
         return;
     if (missing) {
-        recd_api_set_not_ready_reason("a configured model has no valid version; see /stats models");
-        recd_log_error("%d model(s) could not be loaded; /readyz stays 503 (see /stats models)",
-                       missing);
-        recd_sd_notifyf("READY=1\nSTATUS=%d model(s) failed to load; not ready", missing);
+        if (!d->models_reported) {
+            recd_api_set_not_ready_reason(
+                "a configured model has no valid version; see /stats models");
+            recd_log_error("%d model(s) could not be loaded; /readyz stays 503 until they are "
+                           "(see /stats models)",
+                           missing);
+            recd_sd_notifyf("READY=1\nSTATUS=%d model(s) failed to load; not ready", missing);
+        }
+        d->models_reported = 1;
         return;
     }
+    d->models_reported = 1;
+    d->models_ready = 1;
     recd_api_set_ready(1);
     recd_log_info("all models loaded; ready");
     recd_sd_notifyf("READY=1\nSTATUS=serving on port %d", recd_http_server_port(d->srv, 0));
+}
+
+static int start_models(daemon_state_t *d, recd_err_t *err)
+{
+    const recd_conf_t *c = recd_conf_current();
+    char state[4200];
+    snprintf(state, sizeof state, "%s/models.json", c->data_dir);
+    recd_lc_opts_t o = {
+        .models_dir = c->models_dir,
+        .names = c->models_serve,
+        .model = {c->ann_factory, (int)c->ann_nprobe, (int)c->ann_ef_search, c->ann_use_index_file,
+                  recd_rank_attach},
+        .state_file = state,
+        .watch = c->models_watch,
+        .loader_nice = (int)c->models_loader_nice,
+        .on_change = on_models_changed,
+        .ctx = d,
+    };
+    if (recd_lc_start(&o, err) < 0)
+        return -1;
+    d->lc_started = 1;
+    return 0;
 }
 
 /* ---- signals and shutdown ------------------------------------------------------------ */
@@ -352,8 +365,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     recd_err_t err;
-    recd_log_info("SIGHUP received: reloading configuration");
+    recd_log_info("SIGHUP received: reloading configuration and rescanning models_dir");
     do_reload(arg, &err);
+    int rc = recd_lc_rescan(NULL, NULL, NULL);
+    if (rc != 0)
+        recd_log_warn("SIGHUP: model rescan not queued (%s)",
+                      rc == RECD_ENOMEM ? "out of memory" : "model manager not running");
 }
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -687,18 +704,17 @@ int main(int argc, char **argv)
     }
     recd_api_set_not_ready_reason("models are loading");
     recd_sd_notifyf("STATUS=loading models\nMAINPID=%d", (int)getpid());
-    if (pthread_create(&d.loader, NULL, loader_main, &d) != 0) {
-        recd_log_error("cannot start the model loader thread");
+    if (start_models(&d, &err) < 0) {
+        recd_log_error("%s", err.msg);
         goto out;
     }
-    d.loader_started = 1;
 
     event_base_dispatch(d.base);
     rc = 0;
     recd_log_info("stopped");
 out:
-    if (d.loader_started)
-        pthread_join(d.loader, NULL); /* a load in progress finishes first */
+    if (d.lc_started)
+        recd_lc_stop(); /* a load in progress finishes first */
     recd_api_events_detach_server();
     if (d.srv)
         recd_http_server_free(d.srv);

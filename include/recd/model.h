@@ -284,6 +284,12 @@ typedef struct recd_model_status {
     size_t bytes;
     char last_error[512]; /* "" when the last load attempt succeeded */
     int64_t failed_version;
+    /* swaps (recd_model_publish) */
+    int64_t published;      /* versions published under this name so far */
+    double loaded_at;       /* wall clock (epoch s) when the current version was published */
+    int64_t last_from;      /* version replaced by the last publish (0 = none) */
+    double last_swap_us;    /* time the last pointer swap held the entry lock */
+    size_t waiting_to_free; /* retired versions still referenced (or queued to be freed) */
 } recd_model_status_t;
 
 /* Start the registry: the background free thread. */
@@ -305,6 +311,21 @@ void recd_model_publish(recd_bundle_t *b);
 /* Is s a version directory name (a positive decimal integer without a
  * leading zero, sign or space, within int64)? Sets *version when it is. */
 int recd_model_version_name(const char *s, int64_t *version);
+/* Record (msg != "") or clear (msg == "") the load failure shown in the
+ * model's status (last_error, failed_version); creates the entry when the
+ * name has none yet. Thread-safe. */
+void recd_model_set_error(const char *name, int64_t version, const char *msg);
+/* Retired versions of a model (replaced by a publish) that are not freed
+ * yet because a request still holds them or the reaper has not run. name
+ * NULL = all models. Thread-safe. */
+size_t recd_model_waiting_to_free(const char *name);
+/* Source of the /stats "models" section that recd_model_registry_init
+ * registers: json replaces the registry's own object (name -> status) and
+ * prom_extra appends lines after the registry's own model metrics. Either
+ * may be NULL (the registry's own / nothing). Used by the lifecycle
+ * manager while it runs. Thread-safe. */
+void recd_model_registry_set_stats(struct json_t *(*json)(void),
+                                   void (*prom_extra)(char **buf, size_t *len, size_t *cap));
 /* Status of every registered model; returns the count (<= cap). */
 size_t recd_model_status_list(recd_model_status_t *out, size_t cap);
 /* Wait for the background frees to finish, release everything. */

@@ -33,6 +33,27 @@ static int q_stop;
 static pthread_t q_thread;
 static int q_started;
 
+/* Retired versions (replaced by a publish) not yet freed; protected by
+ * q_lock. A bundle leaves the set just before it is freed. */
+static recd_bundle_t **r_items;
+static size_t r_n, r_cap;
+
+/* Replaceable source of the "models" stats section. */
+typedef json_t *(*stats_json_fn)(void);
+typedef void (*stats_prom_fn)(char **buf, size_t *len, size_t *cap);
+static _Atomic(stats_json_fn) stats_json_hook;
+static _Atomic(stats_prom_fn) stats_prom_hook;
+
+/* Drop b from the retired set (q_lock held). */
+static void forget_retired(recd_bundle_t *b)
+{
+    for (size_t i = 0; i < r_n; i++)
+        if (r_items[i] == b) {
+            r_items[i] = r_items[--r_n];
+            return;
+        }
+}
+
 static void *reaper_main(void *arg)
 {
     (void)arg;
@@ -43,6 +64,7 @@ static void *reaper_main(void *arg)
         if (q_n == 0 && q_stop)
             break;
         recd_bundle_t *b = q_items[--q_n];
+        forget_retired(b);
         pthread_mutex_unlock(&q_lock);
         recd_log_info("model %s version %lld freed", b->name, (long long)b->version);
         recd_bundle_unref(b);
@@ -94,6 +116,7 @@ void recd_model_release(recd_bundle_t *b)
             return;
         }
     }
+    forget_retired(b);
     pthread_mutex_unlock(&q_lock);
     recd_bundle_unref(b); /* no reaper: free here */
 }
@@ -146,12 +169,35 @@ void recd_model_publish(recd_bundle_t *b)
         recd_model_release(b);
         return;
     }
+    /* room to count the version being replaced as waiting until it is freed */
+    pthread_mutex_lock(&q_lock);
+    if (r_n == r_cap) {
+        size_t cap = r_cap ? r_cap * 2 : 8;
+        recd_bundle_t **n = realloc(r_items, cap * sizeof *n);
+        if (n) {
+            r_items = n;
+            r_cap = cap;
+        }
+    }
+    pthread_mutex_unlock(&q_lock);
+    uint64_t t0 = recd_time_mono_ns();
     pthread_mutex_lock(&e->lock);
     recd_bundle_t *old = e->current;
     e->current = b;
     pthread_mutex_unlock(&e->lock);
+    double swap_us = (double)(recd_time_mono_ns() - t0) / 1000.0;
+    if (old) {
+        pthread_mutex_lock(&q_lock);
+        if (r_n < r_cap) /* else (no memory) it is simply not counted */
+            r_items[r_n++] = old;
+        pthread_mutex_unlock(&q_lock);
+    }
     pthread_mutex_lock(&status_lock);
     recd_model_status_t *s = &e->st;
+    s->published++;
+    s->loaded_at = recd_time_wall();
+    s->last_from = old ? old->version : 0;
+    s->last_swap_us = swap_us;
     s->version = b->version;
     s->n_items = b->n_items;
     s->dim = b->dim;
@@ -166,7 +212,7 @@ void recd_model_publish(recd_bundle_t *b)
         recd_model_release(old);
 }
 
-static void set_error(const char *name, int64_t version, const char *msg)
+void recd_model_set_error(const char *name, int64_t version, const char *msg)
 {
     pthread_mutex_lock(&status_lock);
     entry_t *e = get_entry(name);
@@ -225,7 +271,7 @@ static int load_one(const char *models_dir, const char *name, const recd_model_o
         char msg[512];
         snprintf(msg, sizeof msg, "%s: no version directories", dir);
         recd_log_error("model %s: %s", name, msg);
-        set_error(name, 0, msg);
+        recd_model_set_error(name, 0, msg);
         return -1;
     }
     int first_failure = 1;
@@ -238,7 +284,7 @@ static int load_one(const char *models_dir, const char *name, const recd_model_o
             recd_log_error("model %s version %lld rejected: %s", name, (long long)versions[i],
                            err.msg);
             if (first_failure)
-                set_error(name, versions[i], err.msg);
+                recd_model_set_error(name, versions[i], err.msg);
             first_failure = 0;
             continue;
         }
@@ -249,7 +295,7 @@ static int load_one(const char *models_dir, const char *name, const recd_model_o
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s: manifest.json: name \"%s\" does not match directory",
                          vdir, b->name);
-                set_error(name, versions[i], msg);
+                recd_model_set_error(name, versions[i], msg);
             }
             first_failure = 0;
             recd_bundle_unref(b);
@@ -263,7 +309,7 @@ static int load_one(const char *models_dir, const char *name, const recd_model_o
                       b->ann_from_file ? "read from index.faiss" : "built at load",
                       (double)b->ann_build_us / 1000.0, (double)b->load_us / 1000.0);
         if (first_failure)
-            set_error(name, 0, "");
+            recd_model_set_error(name, 0, "");
         recd_model_publish(b);
         return 0;
     }
@@ -315,6 +361,23 @@ int recd_model_registry_load(const char *models_dir, const char *names,
     return missing;
 }
 
+size_t recd_model_waiting_to_free(const char *name)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&q_lock);
+    for (size_t i = 0; i < r_n; i++)
+        n += !name || strcmp(r_items[i]->name, name) == 0;
+    pthread_mutex_unlock(&q_lock);
+    return n;
+}
+
+void recd_model_registry_set_stats(json_t *(*json)(void),
+                                   void (*prom_extra)(char **buf, size_t *len, size_t *cap))
+{
+    atomic_store(&stats_json_hook, json);
+    atomic_store(&stats_prom_hook, prom_extra);
+}
+
 size_t recd_model_status_list(recd_model_status_t *out, size_t cap)
 {
     pthread_mutex_lock(&status_lock);
@@ -324,6 +387,13 @@ size_t recd_model_status_list(recd_model_status_t *out, size_t cap)
     for (size_t i = 0; i < n; i++)
         out[i] = entries[i].st;
     pthread_mutex_unlock(&status_lock);
+    pthread_mutex_lock(&q_lock);
+    for (size_t i = 0; i < n; i++) {
+        out[i].waiting_to_free = 0;
+        for (size_t j = 0; j < r_n; j++)
+            out[i].waiting_to_free += strcmp(r_items[j]->name, out[i].name) == 0;
+    }
+    pthread_mutex_unlock(&q_lock);
     return n;
 }
 
@@ -350,6 +420,9 @@ void recd_model_registry_shutdown(void)
     q_items = NULL;
     q_n = q_cap = 0;
     q_stop = 0;
+    free(r_items);
+    r_items = NULL;
+    r_n = r_cap = 0;
     for (size_t i = 0; i < n; i++)
         pthread_mutex_destroy(&entries[i].lock);
     atomic_store(&nentries, 0);
@@ -360,6 +433,9 @@ void recd_model_registry_shutdown(void)
 static json_t *models_json(void *arg)
 {
     (void)arg;
+    stats_json_fn hook = atomic_load(&stats_json_hook);
+    if (hook)
+        return hook();
     recd_model_status_t st[MAX_MODELS];
     size_t n = recd_model_status_list(st, MAX_MODELS);
     json_t *o = json_object();
@@ -409,4 +485,7 @@ static void models_prom(void *arg, char **buf, size_t *len, size_t *cap)
     for (size_t i = 0; i < n; i++)
         P("recd_model_load_failed{model=\"%s\"} %d\n", st[i].name, st[i].last_error[0] != 0);
 #undef P
+    stats_prom_fn hook = atomic_load(&stats_prom_hook);
+    if (hook)
+        hook(buf, len, cap);
 }

@@ -815,9 +815,11 @@ static int try_load(lc_model_t *m, int64_t version, recd_err_t *err)
                   b->ann_from_file ? "read from index.faiss" : "built at load",
                   (double)b->ann_build_us / 1000.0, (double)b->load_us / 1000.0,
                   (double)(recd_time_mono_us() - t1) / 1000.0);
-    recd_model_publish(b); /* the one pointer swap; the old version is released */
-    double ms = (double)(recd_time_mono_us() - t0) / 1000.0;
+    /* the one pointer swap (the old version is released), under L.lock so
+     * the status never shows the new version with the old bookkeeping */
     pthread_mutex_lock(&L.lock);
+    recd_model_publish(b);
+    double ms = (double)(recd_time_mono_us() - t0) / 1000.0;
     int64_t from = m->serving;
     lc_ver_t *old = from ? find_ver(m, from) : NULL;
     if (old && old->state == VS_SERVING)

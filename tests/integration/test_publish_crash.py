@@ -21,7 +21,6 @@ load; after a restart the same holds.
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys

@@ -318,3 +318,30 @@ def test_swap_under_load(recd_factory, tmp_path):
     assert rc == 0, "recd exited %r after SIGTERM; log tail:\n%s" % (rc, log[-4000:])
     bad = [ln for ln in log.splitlines() if SANITIZER_RX.search(ln)]
     assert not bad, "sanitizer report in recd's stderr:\n%s" % "\n".join(bad[:20])
+
+
+def test_loader_catches_foreign_items(recd_factory, tmp_path):
+    """The check above can fail: a version whose items carry another
+    version's ids (as a response mixing versions would) is reported."""
+    models = tmp_path / "models"
+    stage = tmp_path / "stage"
+    bs.publish(bs.make_version(stage, 1), models, 1)
+    d = recd_factory(config={"models_dir": str(models), "models": {"serve": "default"},
+                             "log": {"level": "info"}})
+    wait_until(lambda: d.get("/readyz").status == 200, scaled(30), what="/readyz 200")
+    require_lifecycle(d)
+    # version 2 whose ids say "v1-"
+    src = bs.synth_bundle(stage, 2, items=200, dim=16, seed=2, extra=bs.SMALL)
+    bs.prefix_item_ids(src, "v1-")
+    loader = Loader(d.port)
+    loader.start()
+    try:
+        time.sleep(0.3)
+        bs.publish(src, models, 2)
+        wait_until(lambda: served(d, 2), scaled(15), what="version 2 serving")
+        wait_until(lambda: any(k == "items" for k, _ in loader.failures), scaled(10),
+                   what="the loader to report foreign items")
+    finally:
+        loader.stop()
+    assert all(k == "items" for k, _ in loader.failures), loader.failures[:5]
+    assert "names version 2" in [f for k, f in loader.failures if k == "items"][0]

@@ -49,7 +49,49 @@ int recd_trainer_trigger(recd_err_t *err);
 /* /stats "trainer": {enabled, state: idle|reading|training|evaluating|
  * publishing, cycles, last: {started_at, duration_ms, events, examples,
  * metric, live, candidate, decision: published|rejected|failed|skipped,
- * reason, version}, next_check_at}. New reference. */
+ * reason, version}, next_check_at}. New reference.
+ * In detail: times are unix seconds (started_at, next_check_at: null while
+ * a cycle runs or the trainer is stopped); "last" is null before the first
+ * cycle; metric is "auc", "hr@10" or "-" (not evaluated) and live /
+ * candidate its values (null when not evaluated); decision "abandoned"
+ * means recd_trainer_stop cut the cycle short; version is the published
+ * version (null unless published). Beyond the list above: "model", "nice"
+ * (the thread's nice value), "new_events" (counted since the last cycle,
+ * when the interval has passed), last.live_version, last.detail {log_records,
+ * unknown_items (events on items the live version does not have: left
+ * out), undecodable, users, items, candidate_examples, ranker_examples,
+ * candidate_examples_per_s, ranker_examples_per_s, warm_start {parameters,
+ * copied}, memory_estimate_mb, timing_ms {read, train, eval, publish}} and
+ * last.metrics {live, candidate} (every metric of the evaluation, as in a
+ * manifest's training.metrics; null when not evaluated). */
 json_t *recd_trainer_status_json(void);
+
+/* ---- for tests and tools --------------------------------------------------------
+ * Test hook: with the environment variable RECD_TRAINER_TEST_CORRUPT set to
+ * "shuffle" or "invert" a cycle trains on corrupted labels
+ * (recd_fit_opts_t.test_corrupt_labels 1 or 2): a worse model, which the
+ * guard must reject (the tests of the guard use "invert": shuffled labels
+ * move a warm-started model too little in a couple of epochs to be sure). */
+
+struct recd_bundle;
+struct recd_dataset;
+
+/* Run one cycle now on the calling thread, as a trigger would (interval and
+ * min_new_events ignored), with trainer.* from the current config (the
+ * defaults when none is published) and no thread priority change; the
+ * outcome is in recd_trainer_status_json()'s "last". Returns 0 when the
+ * cycle reached a decision (published, rejected or skipped), else the
+ * error of the failed cycle; RECD_EAGAIN while the thread runs. */
+int recd_trainer_run_once(const recd_trainer_opts_t *o, recd_err_t *err);
+/* Forget the status and log position (not while the thread runs). */
+void recd_trainer_reset(void);
+
+/* A dataset whose item table is bundle b's items.tsv (every column, row i =
+ * item index i) and whose users table has only the id column, with no
+ * events: the base of the trainer's dataset (and of
+ * recd_dataset_import_events). Returns 0 and *out (free with
+ * recd_dataset_free) or RECD_EINVAL / RECD_ENOMEM. */
+int recd_trainer_base_dataset(const struct recd_bundle *b, struct recd_dataset **out,
+                              recd_err_t *err);
 
 #endif

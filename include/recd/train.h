@@ -26,6 +26,8 @@
 #include "recd/core.h"
 
 struct json_t;
+struct recd_dataset;
+struct recd_bundle;
 
 #define RECD_SYNTH_MAX_LAYERS 8
 
@@ -90,7 +92,9 @@ typedef struct recd_fit_opts {
     const char *name;       /* default "default" */
     int64_t version;        /* 0: one past the highest existing version */
     recd_fit_ranker_t ranker;
-    int holdout;       /* 1: evaluation split (default); 0: train on everything */
+    int holdout;       /* 1: evaluation split (default); 0: train on everything; 2: split by
+                          time only: the newest time_frac of the events (by time) is held
+                          out for every model, nothing else (the embedded trainer) */
     double cold_frac;  /* items held out for the cold-start metric (0.05) */
     double time_frac;  /* ranker's time-ordered test part (0.10) */
     uint64_t seed;
@@ -120,6 +124,36 @@ typedef struct recd_fit_opts {
     const char *index; /* NULL: by size as recd_train_synth_default_index */
     int nprobe, ef_search;
     int verbose; /* progress on stderr */
+    /* ---- optional: in-memory data, warm start, cancellation (the embedded
+     * trainer, include/recd/online.h) ---- */
+    /* Train on this dataset (borrowed) instead of loading data_dir (which
+     * then only names the source in the manifest; may be NULL). */
+    const struct recd_dataset *dataset;
+    /* Warm start: a published bundle to start from, by directory or already
+     * loaded (borrowed; wins over warm_dir). The architecture is the
+     * bundle's (feature schema with its buckets, candidate dims and tower,
+     * tied tables, ranker kind and sizes, watch weighting, content model,
+     * ANN index): the options for those are ignored. After the usual
+     * initialisation every parameter whose tensor the bundle has with the
+     * same name and shape starts from it (item tables row by row, matched
+     * by item id); the ranker starts from it instead of from a fitted LR,
+     * with the gentler rates used after LR (unless rank_lr / rank_lr_sparse
+     * are set); epochs may then be 0 (the bundle's weights unchanged).
+     * Without a warm start the outputs are exactly those of a fit without
+     * these fields. */
+    const char *warm_dir;
+    const struct recd_bundle *warm_bundle;
+    /* Polled between stages and epochs (may be NULL): non-zero abandons the
+     * fit, which returns RECD_EAGAIN ("cancelled") and publishes nothing. */
+    int (*cancel)(void *ctx);
+    void *cancel_ctx;
+    /* Test hook, to get a model that is worse: 1 trains on shuffled labels
+     * (the candidate model's target items permuted among the training
+     * interactions, the ranker's labels and weights among its training
+     * examples); 2 the same but the ranker's labels inverted (1 - label)
+     * instead of shuffled, which moves a warm-started ranker much further in
+     * a few epochs. The evaluation split is left intact. */
+    int test_corrupt_labels;
 } recd_fit_opts_t;
 
 void recd_fit_defaults(recd_fit_opts_t *o);
@@ -131,8 +165,14 @@ typedef struct recd_fit_result {
     double seconds, cand_seconds, rank_seconds, content_seconds;
     double cand_examples_per_s, rank_examples_per_s;
     struct json_t *metrics; /* the manifest's training.metrics (owned; json_decref) */
+    size_t cand_examples, rank_examples; /* training examples of the candidate model, ranker */
+    size_t warm_offered, warm_copied;    /* warm start: parameters offered, started from it */
+    char warm_missed[256];               /* the first parameters not started from it */
 } recd_fit_result_t;
 
+/* Run a fit (see above). Returns 0 with res filled (free res->metrics), or
+ * a negative RECD_E* code with err set; RECD_EAGAIN when o->cancel stopped
+ * it. Thread-safe (no shared state besides the published directory). */
 int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t *err);
 
 /* Evaluate bundle directories (each trained with a holdout on this dataset)

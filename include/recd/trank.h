@@ -105,6 +105,18 @@ typedef struct recd_trank_opts {
     int patience;    /* early stopping: epochs without validation improvement (default 2) */
     uint64_t seed;   /* init and shuffling (default 1) */
     int verbose;     /* progress lines on stderr (epoch, loss, valid logloss/AUC, ex/s, ETA) */
+    /* Warm start from named tensors (may be NULL; the embedded trainer
+     * starts from the live bundle): after initialisation (and `warm`) it is
+     * called once per parameter with the parameter's bundle tensor name, its
+     * weights w[rows * cols] and shape, and may overwrite w; the return
+     * value is 1 when it did, else 0. With it, max_epochs may be 0 (the
+     * warm weights are kept as they are). */
+    int (*warm_tensor)(void *ctx, const char *name, float *w, size_t rows, size_t cols);
+    void *warm_ctx;
+    /* Polled before each epoch (may be NULL): non-zero abandons the fit
+     * (NULL returned, RECD_EAGAIN "cancelled"). */
+    int (*cancel)(void *ctx);
+    void *cancel_ctx;
 } recd_trank_opts_t;
 
 /* Field and cross descriptions, for the hash sizes and the manifest.

@@ -379,6 +379,19 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
         for (size_t k = 0; k < m->out[l]; k++)
             m->b[l]->w[k] = 0.01f;
     }
+    if (o->warm) {
+        /* the live model's weights where the shapes agree (by tensor name;
+         * a tied table is the bundle's cand.item_emb, what serving scores) */
+        if (!m->tied)
+            tf_warm_copy(o->warm, "cand.hist_emb", m->hist->w, N, E, 1);
+        tf_warm_copy(o->warm, "cand.item_emb", m->item->w, N, D, 1);
+        for (size_t j = 1; j < m->ninputs; j++)
+            tf_warm_copy(o->warm, m->ftab[j]->name, m->ftab[j]->w, m->ftab[j]->rows, E, 0);
+        for (size_t l = 0; l < m->nlayers; l++) {
+            tf_warm_copy(o->warm, m->w[l]->name, m->w[l]->w, m->in[l], m->out[l], 0);
+            tf_warm_copy(o->warm, m->b[l]->name, m->b[l]->w, m->out[l], 1, 0);
+        }
+    }
     m->item->l2 = o->l2_emb;
     if (!m->tied)
         m->hist->l2 = o->l2_emb;
@@ -470,7 +483,14 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
     uint64_t t_start = recd_time_mono_us();
     double train_s = 0;
     size_t trained = 0;
+    /* the time-ordered split has no validation items: every epoch asked
+     * for runs and the last one is kept */
+    int no_valid = sp->o.holdout == TF_HOLDOUT_TIME && vs.n == 0;
     for (int ep = 1; ep <= o->max_epochs; ep++) {
+        if (TF_CANCELLED(o->cancel, o->cancel_ctx)) {
+            recd_err_set(err, RECD_EAGAIN, "candidate model: cancelled");
+            goto fail;
+        }
         uint64_t t0 = recd_time_mono_us();
         /* shuffle */
         for (size_t i = nex; i > 1; i--) {
@@ -561,8 +581,16 @@ tf_cand_t *tf_cand_fit(const tf_cand_opts_t *o, const tf_schema_t *s, const recd
         double ep_s = (double)(recd_time_mono_us() - t0) / 1e6;
         train_s += ep_s;
         trained += nex;
-        double hr = 0, ndcg = val_ndcg(m, s, sp, &vs, &hr);
+        double hr = 0, ndcg = no_valid ? 0 : val_ndcg(m, s, sp, &vs, &hr);
         m->epochs = ep;
+        if (no_valid) {
+            m->best_epoch = ep;
+            tf_progress(o->verbose, "candidate", ep, o->max_epochs,
+                        nex ? loss_sum / (double)nex : 0, "(no validation)", 0,
+                        ep_s > 0 ? (double)nex / ep_s : 0, ep_s * (o->max_epochs - ep));
+            opt.lr *= o->lr_decay;
+            continue;
+        }
         double eps = ep_s > 0 ? (double)nex / ep_s : 0;
         tf_progress(o->verbose, "candidate", ep, o->max_epochs, nex ? loss_sum / (double)nex : 0,
                     "valid NDCG@10", ndcg, eps, ep_s * (o->max_epochs - ep));

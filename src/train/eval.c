@@ -203,7 +203,7 @@ int tf_rex_trains(const tf_split_t *sp, const tf_rex_t *x)
 {
     if (x->ts >= sp->time_cut || sp->cold[x->item])
         return 0;
-    if (!sp->o.holdout)
+    if (sp->o.holdout != 1)
         return 1;
     /* never a pair held out for leave-one-out */
     uint32_t t = sp->test_at[x->user], v = sp->valid_at[x->user];
@@ -367,6 +367,38 @@ static int bundle_rank_prob(void *ctx, const tf_rex_t *ex, size_t n, float *p, r
     return 0;
 }
 
+int tf_eval_bundle(recd_bundle_t *b, const recd_dataset_t *ds, const tf_split_t *sp,
+                   const tf_rex_t *ex, size_t nex, size_t max_len, tf_metrics_t *m, recd_err_t *err)
+{
+    bundle_ctx_t c = {.ds = ds, .b = b};
+    recd_arena_init(&c.arena, 1 << 20);
+    c.ov = recd_overlay_acquire(b);
+    c.rk = recd_rank_of(b);
+    c.output_exp = c.rk && strcmp(recd_rank_output(c.rk), "exp") == 0;
+    c.index = malloc((ds->items.nrows ? ds->items.nrows : 1) * sizeof *c.index);
+    c.scratch = malloc(recd_candgen_scratch(b) * sizeof(float));
+    c.u = malloc(b->dim * sizeof(float));
+    c.all = malloc(b->n_items * sizeof(float));
+    int rc = !c.index || !c.scratch || !c.u || !c.all
+                 ? recd_err_set(err, RECD_ENOMEM, "out of memory")
+                 : 0;
+    for (size_t k = 0; rc == 0 && k < ds->items.nrows; k++) {
+        const char *id = ds->items.cells[k * ds->items.ncols];
+        c.index[k] = recd_bundle_item_index(b, id, strlen(id));
+    }
+    if (rc == 0) {
+        tf_scorer_t sc = {&c, bundle_score_items, c.rk ? bundle_rank_prob : NULL};
+        rc = tf_evaluate(ds, sp, ex, nex, &sc, max_len, m, err);
+    }
+    recd_overlay_release(c.ov);
+    recd_arena_free(&c.arena);
+    free(c.index);
+    free(c.scratch);
+    free(c.u);
+    free(c.all);
+    return rc;
+}
+
 /* ---- table ---------------------------------------------------------------------------- */
 
 json_t *tf_metrics_json(const tf_metrics_t *m)
@@ -447,7 +479,8 @@ static int split_from_manifest(const json_t *man, tf_split_opts_t *o, size_t *ma
                             "the bundle was trained without a holdout (training.split): there "
                             "is nothing held out to evaluate it on");
     memset(o, 0, sizeof *o);
-    o->holdout = 1;
+    const char *mode = json_string_value(json_object_get(sp, "mode"));
+    o->holdout = mode && strcmp(mode, "time") == 0 ? TF_HOLDOUT_TIME : 1;
     o->cold_frac = json_number_value(json_object_get(sp, "cold_frac"));
     o->time_frac = json_number_value(json_object_get(sp, "time_frac"));
     o->seed = (uint64_t)json_integer_value(json_object_get(sp, "seed"));
@@ -502,33 +535,15 @@ json_t *recd_train_eval(const char *const *bundles, size_t nb, const char *data_
                 tf_table_header(out);
             }
         }
-        bundle_ctx_t c = {.ds = ds, .b = b};
-        recd_arena_init(&c.arena, 1 << 20);
-        c.ov = recd_overlay_acquire(b);
-        c.rk = recd_rank_of(b);
-        c.output_exp = c.rk && strcmp(recd_rank_output(c.rk), "exp") == 0;
-        c.index = malloc(ds->items.nrows * sizeof *c.index);
-        c.scratch = malloc(recd_candgen_scratch(b) * sizeof(float));
-        c.u = malloc(b->dim * sizeof(float));
-        c.all = malloc(b->n_items * sizeof(float));
         tf_metrics_t m;
-        int rc = !c.index || !c.scratch || !c.u || !c.all
-                     ? recd_err_set(err, RECD_ENOMEM, "out of memory")
-                     : 0;
-        for (size_t k = 0; rc == 0 && k < ds->items.nrows; k++) {
-            const char *id = ds->items.cells[k * ds->items.ncols];
-            c.index[k] = recd_bundle_item_index(b, id, strlen(id));
-        }
-        if (rc == 0) {
-            tf_scorer_t sc = {&c, bundle_score_items, c.rk ? bundle_rank_prob : NULL};
-            rc = tf_evaluate(ds, &sp, ex, nex, &sc, max_len, &m, err);
-        }
+        int rc = tf_eval_bundle(b, ds, &sp, ex, nex, max_len, &m, err);
+        const recd_ranker_t *rk = recd_rank_of(b);
         if (rc == 0) {
             json_t *tr = json_object_get(b->manifest, "training");
             const char *kind = json_string_value(json_object_get(tr, "ranker"));
             char name[160];
             snprintf(name, sizeof name, "%s/%lld (%s)", b->name, (long long)b->version,
-                     kind ? kind : (c.rk ? recd_rank_type(c.rk) : "no ranker"));
+                     kind ? kind : (rk ? recd_rank_type(rk) : "no ranker"));
             if (out)
                 tf_table_row(out, name, &m);
             json_t *row = tf_metrics_json(&m);
@@ -536,12 +551,6 @@ json_t *recd_train_eval(const char *const *bundles, size_t nb, const char *data_
             json_object_set_new(row, "bundle", json_string(bundles[i]));
             json_array_append_new(rows, row);
         }
-        recd_overlay_release(c.ov);
-        recd_arena_free(&c.arena);
-        free(c.index);
-        free(c.scratch);
-        free(c.u);
-        free(c.all);
         recd_bundle_unref(b);
         if (rc != 0)
             goto fail;

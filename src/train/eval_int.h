@@ -29,6 +29,15 @@ typedef struct tf_metrics {
  * ranker examples (the test part is picked by time). */
 int tf_evaluate(const recd_dataset_t *ds, const tf_split_t *sp, const tf_rex_t *ex, size_t nex,
                 const tf_scorer_t *sc, size_t max_len, tf_metrics_t *m, recd_err_t *err);
+/* The same for a published bundle, scored through the serving code
+ * (src/candgen's user tower, src/rank's network when b has a ranker
+ * attached; a dataset item the bundle lacks scores -inf). Items and users
+ * are matched by id; user fields come from ds's users.tsv columns and
+ * context fields from its events, hashed with the bundle's own schema. */
+struct recd_bundle;
+int tf_eval_bundle(struct recd_bundle *b, const recd_dataset_t *ds, const tf_split_t *sp,
+                   const tf_rex_t *ex, size_t nex, size_t max_len, tf_metrics_t *m,
+                   recd_err_t *err);
 /* Is a ranker example part of the ranker's training data under sp? */
 int tf_rex_trains(const tf_split_t *sp, const tf_rex_t *x);
 struct json_t *tf_metrics_json(const tf_metrics_t *m);

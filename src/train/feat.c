@@ -315,6 +315,129 @@ fail:
     return rc;
 }
 
+/* Is `name` among the "name"s of the array `list` (a manifest field list)? */
+static int listed(const json_t *list, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (list, i, v) {
+        const char *n = json_string_value(json_object_get(v, "name"));
+        if (n && strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int tf_schema_build_like(tf_schema_t *s, const recd_dataset_t *ds, const json_t *man,
+                         recd_err_t *err)
+{
+    memset(s, 0, sizeof *s);
+    s->user_id = s->item_id = -1;
+    const recd_table_t *U = &ds->users, *I = &ds->items;
+    const json_t *fields = json_object_get(json_object_get(man, "features"), "fields");
+    const json_t *cand = json_object_get(json_object_get(man, "candidate"), "fields");
+    const json_t *rank = json_object_get(json_object_get(man, "ranker"), "fields");
+    const json_t *content = json_object_get(json_object_get(man, "content"), "fields");
+    if (!json_is_array(fields) || json_array_size(fields) == 0)
+        return recd_err_set(err, RECD_EINVAL, "warm start: the manifest has no features.fields");
+    if (json_array_size(fields) > TF_MAX_FIELDS)
+        return recd_err_set(err, RECD_EINVAL, "warm start: %zu feature fields (at most %d)",
+                            json_array_size(fields), TF_MAX_FIELDS);
+    int rc = 0;
+    size_t i;
+    const json_t *jf;
+    json_array_foreach (fields, i, jf) {
+        const char *name = json_string_value(json_object_get(jf, "name"));
+        const char *src = json_string_value(json_object_get(jf, "source"));
+        const char *type = json_string_value(json_object_get(jf, "type"));
+        const char *column = json_string_value(json_object_get(jf, "column"));
+        json_int_t buckets = json_integer_value(json_object_get(jf, "buckets"));
+        const json_t *bounds = json_object_get(jf, "boundaries");
+        tf_src_t source = !src                          ? (tf_src_t)-1
+                          : strcmp(src, "user") == 0    ? TF_SRC_USER
+                          : strcmp(src, "item") == 0    ? TF_SRC_ITEM
+                          : strcmp(src, "context") == 0 ? TF_SRC_CONTEXT
+                                                        : (tf_src_t)-1;
+        if (!name || !*name || strlen(name) >= sizeof s->f[0].name || (int)source < 0 ||
+            buckets < 1 || buckets > (json_int_t)UINT32_MAX + 1 ||
+            (source == TF_SRC_ITEM && (!column || strlen(column) >= sizeof s->f[0].column))) {
+            rc = recd_err_set(err, RECD_EINVAL, "warm start: features.fields[%zu] is malformed", i);
+            goto fail;
+        }
+        tf_field_t *f = add_field(s, name, source, (uint64_t)buckets);
+        f->multi = json_is_true(json_object_get(jf, "multi_valued"));
+        if (type && strcmp(type, "bucketized") == 0) {
+            if (!json_is_array(bounds) || json_array_size(bounds) > 16) {
+                rc = recd_err_set(err, RECD_EINVAL,
+                                  "warm start: field %s: boundaries missing or more than 16", name);
+                goto fail;
+            }
+            f->bucketized = 1;
+            f->nbounds = json_array_size(bounds);
+            for (size_t k = 0; k < f->nbounds; k++)
+                f->bounds[k] = json_number_value(json_array_get(bounds, k));
+        }
+        if (column)
+            snprintf(f->column, sizeof f->column, "%s", column);
+        f->uses_cand = source == TF_SRC_USER && listed(cand, name);
+        f->uses_rank = listed(rank, name);
+        f->uses_content = source == TF_SRC_ITEM && listed(content, name);
+        /* the values: a column of the dataset, or missing */
+        const char *const *cells = NULL;
+        size_t stride = 1, rows = 0;
+        if (source == TF_SRC_USER) {
+            int c = strcmp(name, "user_id") == 0 ? 0 : recd_table_col(U, name);
+            if (c == 0)
+                s->user_id = (int)s->nf - 1;
+            if (c >= 0)
+                cells = (const char *const *)U->cells + c;
+            stride = U->ncols;
+            rows = U->nrows;
+        } else if (source == TF_SRC_ITEM) {
+            int c = recd_table_col(I, column);
+            if (strcmp(name, "item_id") == 0)
+                s->item_id = (int)s->nf - 1;
+            stride = I->ncols;
+            rows = I->nrows;
+            int ttl = recd_table_col(I, "title");
+            if (strcmp(column, "title_words") == 0 && (ttl > 0 || c > 0)) {
+                /* derived from the titles as tf_schema_build does (items.tsv
+                 * is then written with them), else the column as given */
+                s->title_words = malloc((rows ? rows : 1) * sizeof *s->title_words);
+                if (!s->title_words) {
+                    rc = recd_err_set(err, RECD_ENOMEM, "out of memory (title words)");
+                    goto fail;
+                }
+                for (size_t r = 0; r < rows; r++) {
+                    s->title_words[r] =
+                        ttl > 0 ? title_words(&s->pool, I->cells[r * I->ncols + (size_t)ttl])
+                                : I->cells[r * I->ncols + (size_t)c];
+                    if (!s->title_words[r]) {
+                        rc = recd_err_set(err, RECD_ENOMEM, "out of memory (title words)");
+                        goto fail;
+                    }
+                }
+                cells = (const char *const *)s->title_words;
+                stride = 1;
+            } else if (c >= 0) {
+                cells = (const char *const *)I->cells + c;
+            }
+        } else {
+            for (size_t c = 0; c < ds->nctx && !cells; c++)
+                if (strcmp(ds->ctx_names[c], name) == 0)
+                    cells = (const char *const *)ds->ctx + c;
+            stride = ds->nctx;
+            rows = ds->nevents;
+        }
+        if ((rc = hash_cells(s, f, cells, stride, rows, err)) != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    tf_schema_free(s);
+    return rc;
+}
+
 void tf_schema_free(tf_schema_t *s)
 {
     for (size_t i = 0; i < s->nf; i++) {

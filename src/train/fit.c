@@ -208,6 +208,152 @@ static json_t *ann_json(const recd_ann_spec_t *sp, const char *factory, size_t D
     return a;
 }
 
+/* items.tsv of a warm-started fit: every column of the dataset's item table
+ * (the live bundle's, when the embedded trainer built it) but title_words
+ * and popularity, which are written afresh after them. */
+static int items_tsv_all(const recd_dataset_t *ds, const tf_schema_t *s, const uint32_t *count,
+                         sbuf_t *b)
+{
+    const recd_table_t *I = &ds->items;
+    for (size_t c = 0; c < I->ncols; c++) {
+        if (c > 0 &&
+            (strcmp(I->names[c], "title_words") == 0 || strcmp(I->names[c], "popularity") == 0))
+            continue;
+        if (c > 0)
+            sb_str(b, "\t");
+        sb_str(b, I->names[c]);
+    }
+    if (s->title_words)
+        sb_str(b, "\ttitle_words");
+    sb_str(b, "\tpopularity\n");
+    char num[32];
+    for (size_t i = 0; i < I->nrows; i++) {
+        for (size_t c = 0; c < I->ncols; c++) {
+            if (c > 0 &&
+                (strcmp(I->names[c], "title_words") == 0 || strcmp(I->names[c], "popularity") == 0))
+                continue;
+            if (c > 0)
+                sb_str(b, "\t");
+            sb_str(b, I->cells[i * I->ncols + c]);
+        }
+        if (s->title_words) {
+            sb_str(b, "\t");
+            sb_str(b, s->title_words[i]);
+        }
+        snprintf(num, sizeof num, "\t%u\n", count[i]);
+        sb_str(b, num);
+    }
+    return b->oom ? RECD_ENOMEM : 0;
+}
+
+/* ---- warm start ---------------------------------------------------------------------- */
+
+/* Layer output sizes of a manifest layer list ("tower", "mlp", "layers"),
+ * all but the last into hidden[]; returns the count or -1. */
+static int hidden_of(const json_t *layers, int keep_last, size_t *hidden)
+{
+    size_t n = json_array_size(layers);
+    if (!json_is_array(layers) || (!keep_last && n == 0))
+        return -1;
+    size_t m = keep_last ? n : n - 1;
+    if (m > RECD_SYNTH_MAX_LAYERS)
+        return -1;
+    for (size_t i = 0; i < m; i++) {
+        json_int_t out = json_integer_value(json_object_get(json_array_get(layers, i), "out"));
+        if (out < 1)
+            return -1;
+        hidden[i] = (size_t)out;
+    }
+    return (int)m;
+}
+
+/* The architecture options of o set to the warm bundle's (train.h), and
+ * the content model's into *to. */
+static int warm_arch(const recd_bundle_t *b, recd_fit_opts_t *o, tf_content_opts_t *to,
+                     recd_err_t *err)
+{
+    const json_t *man = b->manifest;
+    const json_t *c = json_object_get(man, "candidate"), *r = json_object_get(man, "ranker");
+    const json_t *ct = json_object_get(man, "content"), *a = json_object_get(man, "ann");
+    json_int_t D = json_integer_value(json_object_get(c, "dim"));
+    json_int_t E = json_integer_value(json_object_get(c, "embed_dim"));
+    json_int_t L = json_integer_value(json_object_get(json_object_get(c, "history"), "max_len"));
+    int nh = hidden_of(json_object_get(c, "tower"), 0, o->hidden);
+    if (D < 1 || E < 1 || nh < 0)
+        return recd_err_set(err, RECD_EINVAL, "warm start: %s: unusable candidate section", b->dir);
+    o->dim = (size_t)D;
+    o->embed_dim = (size_t)E;
+    o->nhidden = (size_t)nh;
+    if (L > 0)
+        o->history_max_len = (size_t)L;
+    /* tied tables: the bundle stores both; they agree row for row except
+     * where cold items got content vectors */
+    o->cand_tie = 0;
+    const recd_tensor_t *ti = recd_bundle_tensor(b, "cand.item_emb");
+    const recd_tensor_t *th = recd_bundle_tensor(b, "cand.hist_emb");
+    if (D == E && ti && th && ti->count == th->count) {
+        size_t same = 0;
+        for (size_t i = 0; i < b->n_items; i++)
+            same += memcmp(ti->data + i * (size_t)D, th->data + i * (size_t)D,
+                           (size_t)D * sizeof(float)) == 0;
+        o->cand_tie = 2 * same >= b->n_items;
+    }
+    const char *type = json_string_value(json_object_get(r, "type"));
+    const char *trained =
+        json_string_value(json_object_get(json_object_get(man, "training"), "ranker"));
+    if (!type || (strcmp(type, "deepfm") != 0 && strcmp(type, "wide_deep") != 0))
+        return recd_err_set(err, RECD_EINVAL, "warm start: %s: no deepfm or wide_deep ranker",
+                            b->dir);
+    o->ranker = trained && strcmp(trained, "lr") == 0 ? RECD_FIT_LR
+                : strcmp(type, "wide_deep") == 0      ? RECD_FIT_WIDE_DEEP
+                                                      : RECD_FIT_DEEPFM;
+    json_int_t K = json_integer_value(json_object_get(r, "embed_dim"));
+    int nr = hidden_of(json_object_get(r, "mlp"), 1, o->rank_hidden);
+    if (K < 1 || nr < 0)
+        return recd_err_set(err, RECD_EINVAL, "warm start: %s: unusable ranker section", b->dir);
+    o->rank_embed_dim = (size_t)K;
+    o->nrank_hidden = (size_t)nr;
+    const char *output = json_string_value(json_object_get(r, "output"));
+    o->watch_weight = output && strcmp(output, "exp") == 0;
+    o->content = json_is_object(ct);
+    if (o->content) {
+        json_int_t CE = json_integer_value(json_object_get(ct, "embed_dim"));
+        int nc = hidden_of(json_object_get(ct, "layers"), 0, to->hidden);
+        if (CE < 1 || nc < 0)
+            return recd_err_set(err, RECD_EINVAL, "warm start: %s: unusable content section",
+                                b->dir);
+        to->embed_dim = (size_t)CE;
+        to->nhidden = (size_t)nc;
+    }
+    const char *factory = json_string_value(json_object_get(a, "factory"));
+    if (factory)
+        o->index = factory;
+    json_int_t np = json_integer_value(json_object_get(a, "nprobe"));
+    json_int_t ef = json_integer_value(json_object_get(a, "efSearch"));
+    if (np > 0)
+        o->nprobe = (int)np;
+    if (ef > 0)
+        o->ef_search = (int)ef;
+    return 0;
+}
+
+static int rank_warm_tensor(void *ctx, const char *name, float *w, size_t rows, size_t cols)
+{
+    return tf_warm_copy(ctx, name, w, rows, cols, 0);
+}
+
+/* Fisher-Yates over n elements of size sz, seeded. */
+static void shuffle_bytes(void *base, size_t n, size_t sz, recd_rng_t *r)
+{
+    char tmp[64], *p = base;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = recd_rng_below64_fast(r, i);
+        memcpy(tmp, p + (i - 1) * sz, sz);
+        memcpy(p + (i - 1) * sz, p + j * sz, sz);
+        memcpy(p + j * sz, tmp, sz);
+    }
+}
+
 /* ---- fit ----------------------------------------------------------------------------- */
 
 static double now_s(void)
@@ -215,16 +361,31 @@ static double now_s(void)
     return (double)recd_time_mono_us() / 1e6;
 }
 
+#define CANCELLED(o) ((o)->cancel && (o)->cancel((o)->cancel_ctx))
+
 int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t *err)
 {
     memset(res, 0, sizeof *res);
-    if (!o->data_dir || !o->models_dir || !o->name)
+    if ((!o->data_dir && !o->dataset) || !o->models_dir || !o->name)
         return recd_err_set(err, RECD_EINVAL, "fit: data_dir, models_dir and name are required");
     if (o->cold_frac < 0 || o->cold_frac > 0.5 || o->time_frac < 0 || o->time_frac > 0.5)
         return recd_err_set(err, RECD_EINVAL, "fit: cold_frac and time_frac must be in 0..0.5");
+    if (o->holdout < 0 || o->holdout > TF_HOLDOUT_TIME)
+        return recd_err_set(err, RECD_EINVAL, "fit: holdout %d: expected 0, 1 or 2", o->holdout);
+    if (o->holdout == TF_HOLDOUT_TIME && o->time_frac <= 0)
+        return recd_err_set(err, RECD_EINVAL, "fit: a time-ordered holdout needs time_frac > 0");
+    const char *data_name = o->data_dir ? o->data_dir : "(in memory)";
     double t_all = now_s();
     int rc = 0;
-    recd_dataset_t *ds = NULL;
+    recd_dataset_t *ds_owned = NULL;
+    const recd_dataset_t *ds = o->dataset;
+    recd_bundle_t *warm_owned = NULL;
+    const recd_bundle_t *wb = o->warm_bundle;
+    tf_warm_t tw = {0};
+    int64_t *item_map = NULL;
+    recd_fit_opts_t ow;
+    tf_content_opts_t to;
+    tf_content_defaults(&to);
     tf_schema_t s = {0};
     tf_split_t sp = {0};
     tf_cand_t *cand = NULL;
@@ -238,23 +399,74 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     sbuf_t items = {0};
     recd_ann_t *ann = NULL;
 
-    if ((rc = recd_dataset_load(o->data_dir, &ds, err)) != 0)
-        goto out;
+    if (!ds) {
+        if ((rc = recd_dataset_load(o->data_dir, &ds_owned, err)) != 0)
+            goto out;
+        ds = ds_owned;
+    }
     if (ds->items.nrows < 2 || ds->nevents == 0) {
         rc = recd_err_set(err, RECD_EINVAL, "%s: a dataset needs at least 2 items and 1 event",
-                          o->data_dir);
+                          data_name);
         goto out;
     }
-    if ((rc = tf_schema_build(&s, ds, err)) != 0)
+    if (!wb && o->warm_dir) {
+        recd_model_opts_t mo = {.ann_factory = "", .use_index_file = 1};
+        if (!(warm_owned = recd_bundle_load(o->warm_dir, &mo, err))) {
+            rc = err->code ? err->code : RECD_ERR;
+            goto out;
+        }
+        wb = warm_owned;
+    }
+    if (wb) {
+        /* the architecture of the bundle; its weights after initialisation */
+        ow = *o;
+        if ((rc = warm_arch(wb, &ow, &to, err)) != 0)
+            goto out;
+        o = &ow;
+        item_map = malloc(ds->items.nrows * sizeof *item_map);
+        if (!item_map) {
+            rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < ds->items.nrows; i++) {
+            const char *id = ds->items.cells[i * ds->items.ncols];
+            item_map[i] = recd_bundle_item_index(wb, id, strlen(id));
+        }
+        tw = (tf_warm_t){.b = wb, .item_map = item_map, .n_items = ds->items.nrows};
+        rc = tf_schema_build_like(&s, ds, wb->manifest, err);
+    } else {
+        rc = tf_schema_build(&s, ds, err);
+    }
+    if (rc != 0)
         goto out;
     tf_split_opts_t so = {o->holdout, o->cold_frac, o->time_frac, o->seed};
     if ((rc = tf_split_build(&sp, ds, &so, err)) != 0)
         goto out;
     if (sp.ninter == 0) {
         rc = recd_err_set(err, RECD_EINVAL,
-                          "%s: no interactions (ratings, clicks, watches or purchases)",
-                          o->data_dir);
+                          "%s: no interactions (ratings, clicks, watches or purchases)", data_name);
         goto out;
+    }
+    if (o->test_corrupt_labels) {
+        /* test hook: every training interaction gets another one's item */
+        recd_rng_t r;
+        recd_rng_seed_stream(&r, o->seed, 0x5348);
+        size_t nt = 0;
+        for (size_t i = 0; i < sp.ninter; i++)
+            nt += sp.role[i] == TF_TRAIN;
+        uint32_t *perm = malloc((nt ? nt : 1) * sizeof *perm);
+        if (!perm) {
+            rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0, k = 0; i < sp.ninter; i++)
+            if (sp.role[i] == TF_TRAIN)
+                perm[k++] = sp.inter[i].item;
+        shuffle_bytes(perm, nt, sizeof *perm, &r);
+        for (size_t i = 0, k = 0; i < sp.ninter; i++)
+            if (sp.role[i] == TF_TRAIN)
+                sp.inter[i].item = perm[k++];
+        free(perm);
     }
     if (o->verbose)
         fprintf(stderr,
@@ -280,6 +492,9 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     co.batch = o->cand_batch;
     co.seed = o->seed;
     co.verbose = o->verbose;
+    co.warm = wb ? &tw : NULL;
+    co.cancel = o->cancel;
+    co.cancel_ctx = o->cancel_ctx;
     double t0 = now_s();
     if (!(cand = tf_cand_fit(&co, &s, ds, &sp, err))) {
         rc = err->code ? err->code : RECD_ERR;
@@ -295,11 +510,19 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     }
     memcpy(item_emb, cand->item->w, N * D * sizeof *item_emb);
 
+    for (size_t i = 0; i < sp.ninter; i++)
+        res->cand_examples += sp.role[i] == TF_TRAIN;
+
     /* 2. content model: items nobody interacted with in training get its vector */
     size_t ncold_filled = 0;
+    if (CANCELLED(o)) {
+        rc = recd_err_set(err, RECD_EAGAIN, "fit: cancelled");
+        goto out;
+    }
     if (o->content) {
-        tf_content_opts_t to;
-        tf_content_defaults(&to);
+        to.warm = wb ? &tw : NULL;
+        to.cancel = o->cancel;
+        to.cancel_ctx = o->cancel_ctx;
         to.max_epochs = o->content_epochs;
         to.seed = o->seed;
         to.verbose = o->verbose;
@@ -333,6 +556,31 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
             trx[ntr++] = ex[i];
     if (ntr < 10) {
         rc = recd_err_set(err, RECD_EINVAL, "too few ranker training examples (%zu)", ntr);
+        goto out;
+    }
+    if (o->test_corrupt_labels) {
+        /* test hook: labels and weights of the training examples permuted */
+        recd_rng_t r;
+        recd_rng_seed_stream(&r, o->seed, 0x5349);
+        float *lw = malloc(ntr * 2 * sizeof *lw);
+        if (!lw) {
+            rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < ntr; i++) {
+            lw[2 * i] = trx[i].label;
+            lw[2 * i + 1] = trx[i].weight;
+        }
+        shuffle_bytes(lw, ntr, 2 * sizeof *lw, &r);
+        for (size_t i = 0; i < ntr; i++) {
+            trx[i].label = o->test_corrupt_labels == 2 ? 1.0f - trx[i].label : lw[2 * i];
+            trx[i].weight = o->test_corrupt_labels == 2 ? trx[i].weight : lw[2 * i + 1];
+        }
+        free(lw);
+    }
+    res->rank_examples = ntr;
+    if (CANCELLED(o)) {
+        rc = recd_err_set(err, RECD_EAGAIN, "fit: cancelled");
         goto out;
     }
     /* examples are in time order: the last 10% validate (early stopping) */
@@ -371,7 +619,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         memcpy(ro.hidden, o->rank_hidden, sizeof o->rank_hidden[0] * o->nrank_hidden);
         ro.nhidden = o->nrank_hidden;
         ro.max_epochs = o->rank_epochs;
-        if (kind != RECD_TRANK_LR && o->rank_warm_lr) {
+        if (kind != RECD_TRANK_LR && (o->rank_warm_lr || wb)) {
             /* from a fitted LR the deep models need gentler steps: on
              * ml-latest-small (docs/QUALITY.md) the trainer's from-scratch
              * rates (MLP 1e-3, tables 1e-2) left DeepFM 0.015 AUC behind LR
@@ -393,13 +641,20 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
             ro.lr_sparse = o->rank_lr_sparse;
         ro.seed = o->seed;
         ro.verbose = o->verbose;
+        ro.cancel = o->cancel;
+        ro.cancel_ctx = o->cancel_ctx;
+        if (wb) {
+            /* from the live ranker: no LR first */
+            ro.warm_tensor = rank_warm_tensor;
+            ro.warm_ctx = &tw;
+        }
         recd_trank_data_t a = {dtr.n, dtr.nfields, dtr.ncrosses, dtr.off, dtr.ids, dtr.label,
                                dtr.weight};
         recd_trank_data_t v = {dva.n, dva.nfields, dva.ncrosses, dva.off, dva.ids, dva.label,
                                dva.weight};
         t0 = now_s();
         recd_trank_t *lr = NULL;
-        if (kind != RECD_TRANK_LR && o->rank_warm_lr) {
+        if (kind != RECD_TRANK_LR && o->rank_warm_lr && !wb) {
             /* the deep models start from a logistic regression's first-order
              * weights (see trank.h, warm) */
             recd_trank_opts_t lo;
@@ -426,6 +681,10 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         res->rank_examples_per_s = rsum.examples_per_s;
     }
 
+    if (CANCELLED(o)) {
+        rc = recd_err_set(err, RECD_EAGAIN, "fit: cancelled");
+        goto out;
+    }
     /* 4. metrics on the split (in memory; eval on the bundle reproduces them) */
     if (o->holdout) {
         mem_ctx_t mc = {cand, &s, item_emb, N, D, NULL, NULL, rank, cr, ncr};
@@ -455,7 +714,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         rc = err->code ? err->code : RECD_ERR;
         goto out;
     }
-    if ((rc = items_tsv(ds, &s, sp.train_count, &items)) != 0) {
+    if ((rc = (wb ? items_tsv_all : items_tsv)(ds, &s, sp.train_count, &items)) != 0) {
         recd_err_set(err, rc, "out of memory (items.tsv)");
         goto out;
     }
@@ -494,7 +753,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     }
     char created[32], src[1200];
     recd_time_created_utc(created, sizeof created);
-    snprintf(src, sizeof src, "recd-train fit on %s (%s)", o->data_dir,
+    snprintf(src, sizeof src, "recd-train fit on %s (%s)", data_name,
              ds->source ? ds->source : "dataset");
     static const char *const RANKERS[] = {"", "deepfm", "wide_deep", "lr"};
     json_t *jtrain = json_pack(
@@ -508,6 +767,16 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         res->cand_seconds, "ranker_s", res->rank_seconds, "content_s", res->content_seconds,
         "candidate_examples_per_s", res->cand_examples_per_s, "ranker_examples_per_s",
         res->rank_examples_per_s, "total_s", now_s() - t_all);
+    if (jtrain && o->holdout == TF_HOLDOUT_TIME)
+        json_object_set_new(json_object_get(jtrain, "split"), "mode", json_string("time"));
+    if (jtrain && wb)
+        json_object_set_new(jtrain, "warm_start",
+                            json_pack("{s:s, s:I, s:I, s:I}", "from", wb->dir, "version",
+                                      (json_int_t)wb->version, "parameters", (json_int_t)tw.offered,
+                                      "copied", (json_int_t)tw.copied));
+    if (jtrain && o->test_corrupt_labels)
+        json_object_set_new(jtrain, "test_corrupted_labels",
+                            json_string(o->test_corrupt_labels == 2 ? "inverted" : "shuffled"));
     man = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:o, s:o}", "format",
                     RECD_BUNDLE_FORMAT, "name", o->name, "version", (json_int_t)version,
                     "created", created, "training", jtrain, "n_items", (json_int_t)N, "features",
@@ -528,6 +797,9 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     snprintf(res->dir, sizeof res->dir, "%s/%s/%lld", o->models_dir, o->name, (long long)version);
     res->seconds = now_s() - t_all;
     res->metrics = json_incref(metrics);
+    res->warm_offered = tw.offered;
+    res->warm_copied = tw.copied;
+    snprintf(res->warm_missed, sizeof res->warm_missed, "%s", tw.missed);
     if (o->verbose)
         fprintf(stderr,
                 "\n  %-10s %8s %10s %12s\n  %-10s %8.1f %10d %12.0f\n  %-10s %8.1f %10s %12.0f\n"
@@ -554,6 +826,9 @@ out:
     tf_cand_free(cand);
     tf_split_free(&sp);
     tf_schema_free(&s);
-    recd_dataset_free(ds);
+    recd_dataset_free(ds_owned);
+    free(item_map);
+    if (warm_owned)
+        recd_bundle_unref(warm_owned);
     return rc;
 }

@@ -56,6 +56,38 @@ extern const char *const tf_occupations[TF_NOCCUPATIONS];
 int tf_put(struct recd_bundle_writer *w, const char *name, const float *data, int64_t d0,
            int64_t d1, recd_err_t *err);
 
+/* ---- warm start (warm.c) ---------------------------------------------------------
+ * A source of initial weights by bundle tensor name: the model a fit starts
+ * from (the embedded trainer's live version, or recd_fit_opts_t.warm_dir).
+ * Each trainer creates and initialises its parameters exactly as without a
+ * warm start (same random draws), then offers every one of them here; a
+ * parameter whose tensor exists in the bundle with the same shape is
+ * overwritten with it, any other keeps its fresh initialisation. Tables
+ * indexed by item row (cand.item_emb, cand.hist_emb) are copied row by
+ * row through item_map, so a dataset whose catalogue differs from the
+ * bundle's still starts every known item from its trained row. */
+struct recd_bundle;
+typedef struct tf_warm {
+    const struct recd_bundle *b;
+    const int64_t *item_map; /* [n_items] dataset item row -> bundle item index, -1: none */
+    size_t n_items;
+    size_t offered, copied; /* parameters offered and copied */
+    char missed[256];       /* names of the first parameters not copied (", "-separated) */
+} tf_warm_t;
+/* Overwrite w[rows, cols] (the parameter `name`; item_rows: its rows are
+ * dataset item rows) from the bundle when the tensor matches: the same
+ * element count and, for a 2-D tensor, the same [rows, cols] (item tables:
+ * the same cols and the bundle's item count as rows). Returns 1 when
+ * copied, 0 when not (w untouched); NULL wm is 0. Counts in wm. */
+int tf_warm_copy(tf_warm_t *wm, const char *name, float *w, size_t rows, size_t cols,
+                 int item_rows);
+
+/* Cancellation (the embedded trainer's stop): polled between epochs; when
+ * it returns non-zero the fit fails with RECD_EAGAIN and a message saying
+ * so. NULL: never. */
+typedef int (*tf_cancel_fn)(void *ctx);
+#define TF_CANCELLED(fn, ctx) ((fn) && (fn)(ctx))
+
 /* ---- feature schema ------------------------------------------------------------
  * Every field of the bundle's schema with its values hashed for every row
  * of its source: user fields per user, item fields per item, context
@@ -104,6 +136,17 @@ void tf_field_scatter(const tf_field_t *f, uint32_t row, recd_param_t *p, size_t
  * title_words and tags (content only), and the context columns. */
 int tf_schema_build(tf_schema_t *s, const recd_dataset_t *ds, recd_err_t *err);
 void tf_schema_free(tf_schema_t *s);
+/* The schema of a warm start: exactly the fields of a bundle's manifest
+ * "features" (names, order, sources, buckets, boundaries, multi-valued,
+ * columns), so every tensor keeps its shape and every value its bucket,
+ * with each field's values taken from the dataset where it has them (user
+ * fields from users.tsv columns of the same name, item fields from their
+ * items.tsv column, title_words derived from a title column when there is
+ * one, context fields from the events' context columns) and missing ("")
+ * where it does not. uses_cand / uses_rank / uses_content follow the
+ * manifest's candidate, ranker and content field lists. */
+int tf_schema_build_like(tf_schema_t *s, const recd_dataset_t *ds, const struct json_t *manifest,
+                         recd_err_t *err);
 /* The manifest's "features" object (new reference). */
 struct json_t *tf_schema_json(const tf_schema_t *s);
 /* Bucket of one value text for field f (FNV-1a as BUNDLE.md). */
@@ -118,7 +161,12 @@ int tf_field_index(const tf_schema_t *s, const char *name);
  * With holdout: each user's latest interaction is the leave-one-out test
  * item, the one before it the validation item; `cold_frac` of the items
  * (never a test item) are held out of training entirely; the ranker's test
- * set is the last `time_frac` of its examples by time. */
+ * set is the last `time_frac` of its examples by time.
+ * With holdout = TF_HOLDOUT_TIME (the embedded trainer) the split is by
+ * time alone: every interaction and ranker example at or after the time of
+ * the event at the (1 - time_frac) quantile is held out; each user's first
+ * held-out interaction is the leave-one-out test item (its history: the
+ * user's training interactions); no validation items, no cold items. */
 typedef struct tf_inter {
     uint32_t user, item;
     int64_t ts;
@@ -127,8 +175,11 @@ typedef struct tf_inter {
 
 enum { TF_TRAIN = 0, TF_VALID = 1, TF_TEST = 2, TF_COLD = 3 };
 
+#define TF_HOLDOUT_TIME 2
+
 typedef struct tf_split_opts {
-    int holdout;      /* 0: everything trains (a production model) */
+    int holdout;      /* 0: everything trains (a production model); 1: the split above;
+                         TF_HOLDOUT_TIME: by time only */
     double cold_frac; /* default 0.05 */
     double time_frac; /* default 0.10 */
     uint64_t seed;
@@ -179,6 +230,9 @@ typedef struct tf_cand_opts {
     int tie;                  /* history embeddings = output embeddings (needs E == D) */
     uint64_t seed;
     int verbose;
+    tf_warm_t *warm;     /* start from a bundle (may be NULL) */
+    tf_cancel_fn cancel; /* may be NULL */
+    void *cancel_ctx;
 } tf_cand_opts_t;
 
 typedef struct tf_cand {
@@ -221,6 +275,10 @@ typedef struct tf_content_opts {
     uint32_t min_count; /* items with at least this many training interactions are targets */
     uint64_t seed;
     int verbose;
+    tf_warm_t *warm;     /* start from a bundle (may be NULL); with one, too few target
+                            items is not an error: the warm weights are kept untrained */
+    tf_cancel_fn cancel; /* may be NULL */
+    void *cancel_ctx;
 } tf_content_opts_t;
 
 typedef struct tf_content tf_content_t;

@@ -102,9 +102,26 @@ int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts
         sp->uoff[sp->inter[i].user + 1]++;
     for (size_t u = 0; u < U; u++)
         sp->uoff[u + 1] += sp->uoff[u];
+    sp->time_cut = INT64_MAX;
+    if (o->holdout && o->time_frac > 0 && ds->nevents) {
+        size_t k = (size_t)floor((1.0 - o->time_frac) * (double)ds->nevents);
+        if (k >= ds->nevents)
+            k = ds->nevents - 1;
+        sp->time_cut = ds->events[k].ts; /* events are sorted by time */
+    }
     for (size_t u = 0; u < U; u++) {
         sp->test_at[u] = sp->valid_at[u] = TF_NONE;
         uint32_t a = sp->uoff[u], b = sp->uoff[u + 1];
+        if (o->holdout == TF_HOLDOUT_TIME) {
+            /* by time: everything from the cut on; the first is the LOO item */
+            for (uint32_t i = a; i < b; i++)
+                if (sp->inter[i].ts >= sp->time_cut) {
+                    sp->role[i] = TF_TEST;
+                    if (sp->test_at[u] == TF_NONE)
+                        sp->test_at[u] = i;
+                }
+            continue;
+        }
         if (!o->holdout || b == a)
             continue;
         sp->test_at[u] = b - 1;
@@ -114,7 +131,7 @@ int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts
             sp->role[b - 2] = TF_VALID;
         }
     }
-    if (o->holdout && o->cold_frac > 0) {
+    if (o->holdout == 1 && o->cold_frac > 0) {
         /* cold items: a hash of (seed, id) picks them; never an item that is
          * some user's test or validation item, and only items that occur */
         uint8_t *protect = calloc(N ? N : 1, 1);
@@ -147,13 +164,6 @@ int tf_split_build(tf_split_t *sp, const recd_dataset_t *ds, const tf_split_opts
     for (size_t i = 0; i < m; i++)
         if (sp->role[i] == TF_TRAIN)
             sp->train_count[sp->inter[i].item]++;
-    sp->time_cut = INT64_MAX;
-    if (o->holdout && o->time_frac > 0 && ds->nevents) {
-        size_t k = (size_t)floor((1.0 - o->time_frac) * (double)ds->nevents);
-        if (k >= ds->nevents)
-            k = ds->nevents - 1;
-        sp->time_cut = ds->events[k].ts; /* events are sorted by time */
-    }
     return 0;
 oom:
     tf_split_free(sp);

@@ -178,6 +178,14 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
             ps[nps++] = m->b[l];
         }
     }
+    /* the live model's weights where the shapes agree */
+    size_t warm_copied = 0;
+    for (size_t j = 0; ok && o->warm && j < m->nin; j++)
+        warm_copied += tf_warm_copy(o->warm, m->tab[j]->name, m->tab[j]->w, m->tab[j]->rows, K, 0);
+    for (size_t l = 0; ok && o->warm && l < m->nlayers; l++) {
+        warm_copied += tf_warm_copy(o->warm, m->w[l]->name, m->w[l]->w, m->in[l], m->out[l], 0);
+        warm_copied += tf_warm_copy(o->warm, m->b[l]->name, m->b[l]->w, m->out[l], 1, 0);
+    }
     /* items with enough interactions, 10% of them for validation */
     uint32_t *items = malloc((n_items ? n_items : 1) * sizeof *items);
     float *wt = malloc((n_items ? n_items : 1) * sizeof *wt);
@@ -198,6 +206,11 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
         wt[i] = (float)log1p((double)count[i]);
         if (count[i] >= o->min_count)
             items[n++] = (uint32_t)i;
+    }
+    if (n < 10 && warm_copied == nps) {
+        /* too little to learn from, but a complete model to keep */
+        m->valid_mse = NAN;
+        goto out;
     }
     if (n < 10) {
         recd_err_set(err, RECD_EINVAL,
@@ -230,6 +243,10 @@ tf_content_t *tf_content_fit(const tf_content_opts_t *o, const tf_schema_t *s, s
     double best = INFINITY;
     int bad = 0;
     for (int ep = 1; ep <= o->max_epochs; ep++) {
+        if (TF_CANCELLED(o->cancel, o->cancel_ctx)) {
+            recd_err_set(err, RECD_EAGAIN, "content model: cancelled");
+            goto fail;
+        }
         uint64_t t0 = recd_time_mono_us();
         for (size_t i = ntr; i > 1; i--) {
             size_t j = recd_rng_below(&rng, (uint32_t)i);

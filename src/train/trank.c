@@ -216,9 +216,9 @@ static int check_opts(const recd_trank_opts_t *o, recd_err_t *err)
     if (o->batch < 1 || o->batch > MAX_BATCH)
         return recd_err_set(err, RECD_EINVAL, "trank: batch %zu: expected 1..%d", o->batch,
                             MAX_BATCH);
-    if (o->max_epochs < 1 || o->max_epochs > 100000)
-        return recd_err_set(err, RECD_EINVAL, "trank: max_epochs %d: expected 1..100000",
-                            o->max_epochs);
+    if (o->max_epochs < (o->warm_tensor ? 0 : 1) || o->max_epochs > 100000)
+        return recd_err_set(err, RECD_EINVAL, "trank: max_epochs %d: expected %d..100000",
+                            o->max_epochs, o->warm_tensor ? 0 : 1);
     if (o->patience < 1)
         return recd_err_set(err, RECD_EINVAL, "trank: patience %d: expected >= 1", o->patience);
     return 0;
@@ -991,6 +991,9 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
         for (size_t c = 0; c < m->nx; c++)
             memcpy(m->wide[c]->w, wm->wide[c]->w, param_floats(m->wide[c]) * sizeof(float));
     }
+    for (size_t i = 0; o->warm_tensor && i < m->nparams; i++)
+        o->warm_tensor(o->warm_ctx, m->pname[i], m->params[i]->w, m->params[i]->rows,
+                       m->params[i]->cols);
     size_t B = o->batch < train->n ? o->batch : train->n;
     perm = malloc(train->n * sizeof *perm);
     if (!perm || work_init(&w, m, B) != 0) {
@@ -1014,6 +1017,10 @@ recd_trank_t *recd_trank_fit(const recd_trank_opts_t *o, const recd_trank_schema
     double train_time = 0.0, best = INFINITY, best_auc = NAN, last_loss = NAN;
     int best_epoch = 0, epoch = 0;
     for (epoch = 1; epoch <= o->max_epochs; epoch++) {
+        if (o->cancel && o->cancel(o->cancel_ctx)) {
+            recd_err_set(err, RECD_EAGAIN, "trank: %s: cancelled", recd_trank_kind_name(o->kind));
+            goto fail;
+        }
         double t0 = now_s();
         for (size_t i = train->n - 1; i > 0; i--) { /* Fisher-Yates */
             size_t j = recd_rng_below64_fast(&rng, i + 1), t = perm[i];

@@ -7,8 +7,10 @@
  * the log holds trainer.min_new_events events since the last cycle, or
  * when triggered (POST /admin/train, recd_trainer_trigger). It:
  *  1. reads the newest trainer.max_events events of the log into a dataset
- *     whose item table is the live bundle's (recd_dataset_import_events with
- *     a base built from the bundle's items.tsv), users from the events;
+ *     whose item table is the live bundle's (recd_trainer_base_dataset: the
+ *     bundle's items.tsv; events decoded as recd_dataset_import_events does),
+ *     users from the events; events on items the live bundle does not have
+ *     are left out and counted (the model scores its own catalogue);
  *  2. splits it by time: the newest trainer.holdout_pct percent is the
  *     holdout;
  *  3. trains warm-started from the live bundle: every parameter whose
@@ -20,7 +22,15 @@
  *     candidate model's HR@10) and publishes (recd_bundle_writer, atomic;
  *     the lifecycle manager loads it) only when new >= live - tolerance
  *     (trainer.tolerance_bp / 10000); otherwise records the rejection and
- *     why.
+ *     why. The new version is written and fsynced by the bundle writer into
+ *     a staging directory <models_dir>/<model>/.trainer/ (not a version
+ *     name: never served, never deleted by keep_versions), loaded and
+ *     validated from there for the evaluation, and published by one
+ *     rename (RENAME_NOREPLACE) to <model>/<highest version on disk + 1>
+ *     and an fsync of <model>/. The staging directory is removed after each
+ *     cycle, when a cycle is abandoned, and at start (a crash's debris).
+ * The published model is trained on everything but the holdout; the holdout
+ * trains the next cycle.
  * It runs at trainer.nice with one BLAS thread and refuses a cycle whose
  * estimated memory exceeds trainer.max_memory_mb.
  */
@@ -56,7 +66,9 @@ int recd_trainer_trigger(recd_err_t *err);
  * candidate its values (null when not evaluated); decision "abandoned"
  * means recd_trainer_stop cut the cycle short; version is the published
  * version (null unless published). Beyond the list above: "model", "nice"
- * (the thread's nice value), "new_events" (counted since the last cycle,
+ * (the thread's nice value), "threads" {blas, openmp} (the OpenBLAS and
+ * OpenMP thread counts seen on the trainer thread: 1 and 1; 0 before it
+ * ran), "new_events" (counted since the last cycle,
  * when the interval has passed), last.live_version, last.detail {log_records,
  * unknown_items (events on items the live version does not have: left
  * out), undecodable, users, items, candidate_examples, ranker_examples,

@@ -69,6 +69,12 @@
 #include "recd/rank.h"
 #include "recd/train.h"
 
+/* OpenBLAS (the pthreads build Debian links: one process-wide thread count,
+ * set to 1 by recd_nn_init for serving and for this thread alike) and
+ * libgomp (per thread: FAISS index builds) */
+int openblas_get_num_threads(void);
+int omp_get_max_threads(void);
+
 #define STAGING ".trainer"
 #define RECHECK_MAX_S 30.0 /* interval passed but too few events: look again this often */
 
@@ -122,6 +128,7 @@ static struct trainer {
     int64_t window_max;    /* max_events of that window */
     double last_cycle_mono;
     int nice_applied;
+    int blas_threads, omp_threads; /* as seen on the trainer thread */
 } T = {.mu = PTHREAD_MUTEX_INITIALIZER, .state = "idle"};
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -789,6 +796,10 @@ static void *trainer_main(void *arg)
     pthread_mutex_unlock(&T.mu);
     /* one thread for FAISS's OpenMP (index builds), like the workers */
     recd_faissx_omp_single_thread();
+    pthread_mutex_lock(&T.mu);
+    T.blas_threads = openblas_get_num_threads();
+    T.omp_threads = omp_get_max_threads();
+    pthread_mutex_unlock(&T.mu);
     double next = mono_s() + (double)c.interval_s;
     for (;;) {
         pthread_mutex_lock(&T.mu);
@@ -1011,6 +1022,8 @@ json_t *recd_trainer_status_json(void)
     json_object_set_new(o, "state", json_string(T.state));
     json_object_set_new(o, "cycles", json_integer((json_int_t)T.cycles));
     json_object_set_new(o, "nice", json_integer(T.nice_applied));
+    json_object_set_new(o, "threads",
+                        json_pack("{s:i, s:i}", "blas", T.blas_threads, "openmp", T.omp_threads));
     json_object_set_new(o, "new_events", json_integer((json_int_t)T.new_events));
     json_object_set_new(o, "next_check_at",
                         T.started && !T.busy ? num_or_null(T.next_check_wall) : json_null());

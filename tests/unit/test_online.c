@@ -760,6 +760,10 @@ static void test_thread_trigger_and_stop(void **state)
     assert_true(wait_cycles(1, 60));
     s = recd_trainer_status_json();
     assert_int_equal(json_integer_value(json_object_get(s, "nice")), 5);
+    /* one BLAS thread, one OpenMP thread on the trainer thread */
+    json_t *th = json_object_get(s, "threads");
+    assert_int_equal(json_integer_value(json_object_get(th, "blas")), 1);
+    assert_int_equal(json_integer_value(json_object_get(th, "openmp")), 1);
     json_t *l = json_object_get(s, "last");
     const char *dec = json_string_value(json_object_get(l, "decision"));
     assert_true(strcmp(dec, "published") == 0 || strcmp(dec, "rejected") == 0);

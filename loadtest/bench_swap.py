@@ -404,6 +404,9 @@ async def _read_response(reader):
     return status, body, not close
 
 
+_TOTAL_RX = re.compile(rb'"total":\s*([0-9]+)')
+
+
 class OpenLoop:
     """Send requests at a constant rate from a thread of its own.
 
@@ -411,13 +414,19 @@ class OpenLoop:
     keep-alive connection (a new one is opened when none is idle, so a slow
     server never delays the schedule), and its latency is measured from
     the due time to the end of the response (no coordinated omission).
+    Connections are capped at max_conns; beyond that requests queue in the
+    client, still timed from their due time.
     make_request(i) returns (method, path, body bytes). Results: a list of
-    (due, latency_s, status) with status -1 for a transport error."""
+    (due, latency_s, status, server_us) with status -1 for a transport
+    error; server_us is the response's "timing_us": {"total"} (recd's own
+    handler time, no queueing), -1 when absent."""
 
-    def __init__(self, port, rate, make_request, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, rate, make_request, host="127.0.0.1", timeout=10.0,
+                 max_conns=128):
         self.host, self.port, self.rate = host, port, float(rate)
         self.make_request = make_request
         self.timeout = timeout
+        self.max_conns = max_conns
         self.results = []
         self.errors = []
         self._stop = threading.Event()
@@ -445,8 +454,18 @@ class OpenLoop:
     async def _main(self):
         idle = []
         pending = set()
+        # at most max_conns connections: past that a due request waits for
+        # one to come free (its latency still counts from its due time)
+        free = asyncio.Semaphore(self.max_conns)
 
         async def one(due, req):
+            await free.acquire()
+            try:
+                await one_conn(due, req)
+            finally:
+                free.release()
+
+        async def one_conn(due, req):
             conn = idle.pop() if idle else None
             try:
                 if conn is None:
@@ -461,13 +480,15 @@ class OpenLoop:
                 writer.write(head.encode("latin-1") + body)
                 status, rbody, keep = await asyncio.wait_for(_read_response(reader),
                                                               self.timeout)
-                self.results.append((due, time.monotonic() - due, status))
+                m = _TOTAL_RX.search(rbody)
+                self.results.append((due, time.monotonic() - due, status,
+                                     int(m.group(1)) if m else -1))
                 if keep:
                     idle.append(conn)
                 else:
                     writer.close()
             except Exception as e:  # noqa: BLE001 - any transport failure counts
-                self.results.append((due, time.monotonic() - due, -1))
+                self.results.append((due, time.monotonic() - due, -1, -1))
                 self.errors.append(repr(e))
                 if conn is not None:
                     conn[1].close()
@@ -628,6 +649,17 @@ class Daemon:
             raise RuntimeError("/stats: %d" % st)
         return json.loads(body)
 
+    def stats_quiet(self, timeout_s=30):
+        """/stats, retried for up to timeout_s (an overloaded recd answers
+        late); {} when it never answers."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return self.stats()
+            except (OSError, RuntimeError, ValueError):
+                time.sleep(0.1)
+        return {}
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -719,15 +751,16 @@ def item_ids(bundle_dir, limit=5000):
 
 
 def lat_summary(results, skip_s=0.5):
-    """(n, errors, p50, p99, p99.9, max) in ms over results, dropping the
-    first skip_s seconds (connections being opened)."""
+    """(n, errors, p50, p99, p99.9, max, server p99) in ms over results,
+    dropping the first skip_s seconds (connections being opened)."""
     if not results:
-        return (0, 0, float("nan"), float("nan"), float("nan"), float("nan"))
+        return (0, 0) + (float("nan"),) * 5
     t0 = results[0][0] + skip_s
-    ok = [lat * 1000 for due, lat, st in results if due >= t0 and st == 200]
-    bad = sum(1 for due, lat, st in results if due >= t0 and st != 200)
+    ok = [r[1] * 1000 for r in results if r[0] >= t0 and r[2] == 200]
+    srv = [r[3] / 1000 for r in results if r[0] >= t0 and r[2] == 200 and r[3] >= 0]
+    bad = sum(1 for r in results if r[0] >= t0 and r[2] != 200)
     return (len(ok) + bad, bad, percentile(ok, 50), percentile(ok, 99), percentile(ok, 99.9),
-            max(ok) if ok else float("nan"))
+            max(ok) if ok else float("nan"), percentile(srv, 99))
 
 
 def main(argv):
@@ -738,6 +771,10 @@ def main(argv):
     phase_s = env_num("BENCH_PHASE_S", 12.0)
     interval = env_num("BENCH_SWAP_INTERVAL", 0.5)
     pub_rounds = int(env_num("BENCH_PUBLISH_ROUNDS", 5, int))
+    # SIGTERM / SIGINT (timeout, ^C) unwind through the finally below, so
+    # recd and the driver are stopped and the temporary directory removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load0 = os.getloadavg()
     work = tempfile.mkdtemp(prefix="bench_swap.")
     d = drv = None
     try:
@@ -773,7 +810,7 @@ def main(argv):
         print("bench: steady phase done", flush=True)
 
         # continuous swaps
-        swaps0 = (model_entry(d.stats()) or {}).get("swaps")
+        swaps0 = (model_entry(d.stats_quiet()) or {}).get("swaps")
         t1 = time.monotonic()
         published = {}
         nxt = t1
@@ -794,7 +831,7 @@ def main(argv):
                   % (version, sampler.serving), flush=True)
         swap_rss = sampler.rss_between(t1, time.monotonic())
         served = sorted(v for v in published if v in sampler.first_seen)
-        swaps1 = (model_entry(d.stats()) or {}).get("swaps")
+        swaps1 = (model_entry(d.stats_quiet()) or {}).get("swaps")
         swaps_done = (swaps1 - swaps0) if isinstance(swaps0, int) and isinstance(
             swaps1, int) else None
         print("bench: swap phase done (%d published, %d seen serving)"
@@ -817,12 +854,12 @@ def main(argv):
                     pass
                 time.sleep(0.005)
             delays.append((seen - tp) * 1000 if seen else float("inf"))
-        last_swap = (model_entry(d.stats()) or {}).get("last_swap")
+        last_swap = (model_entry(d.stats_quiet()) or {}).get("last_swap")
 
         # trainer
         trainer_note = None
         st, body = d.request("POST", "/admin/train", admin=True)
-        if st == 404 or "trainer" not in d.stats():
+        if st == 404 or "trainer" not in d.stats_quiet():
             trainer_note = "skipped: trainer not available (POST /admin/train -> %d)" % st
         else:
             evs = [{"user_id": "u%d" % rng.randrange(2000), "item_id": rng.choice(ids),
@@ -835,13 +872,13 @@ def main(argv):
             busy = []
             d.request("POST", "/admin/train", admin=True)
             while time.monotonic() < t2 + phase_s:
-                tr = d.stats().get("trainer") or {}
+                tr = d.stats_quiet().get("trainer") or {}
                 busy.append(tr.get("state") not in (None, "idle"))
                 if tr.get("state") == "idle":
                     d.request("POST", "/admin/train", admin=True)
                 time.sleep(0.25)
             phases["trainer"] = (t2, time.monotonic())
-            tr = d.stats().get("trainer") or {}
+            tr = d.stats_quiet().get("trainer") or {}
             trainer_note = "trainer busy in %d%% of samples; cycles %s; last decision %s" % (
                 100 * sum(busy) // max(1, len(busy)), tr.get("cycles"),
                 json.dumps((tr.get("last") or {}).get("decision")))
@@ -856,22 +893,24 @@ def main(argv):
         print("recd hot swap (issue 7): bundle %s, %.1f MB; open loop %.0f req/s, "
               "%gs per phase, a version every %gs" % (src_name, bundle_bytes / 1e6, rate,
                                                       phase_s, interval))
-        print("%-10s %8s %6s %9s %9s %9s %9s %9s" % ("phase", "requests", "errors", "p50 ms",
-                                                   "p99 ms", "p99.9 ms", "max ms",
-                                                   "p99/stdy"))
+        print("%-10s %8s %6s %8s %8s %9s %8s %9s %11s" % (
+            "phase", "requests", "errors", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
+            "p99/stdy", "recd p99 ms"))
         base = rows["steady"][3]
         for name in ("steady", "swaps", "trainer"):
             if name not in rows:
                 continue
-            n, bad, p50, p99, p999, mx = rows[name]
-            print("%-10s %8d %6d %9.2f %9.2f %9.2f %9.2f %9.2f" % (name, n, bad, p50, p99,
-                                                                 p999, mx, p99 / base))
+            n, bad, p50, p99, p999, mx, sp99 = rows[name]
+            print("%-10s %8d %6d %8.2f %8.2f %9.2f %8.2f %9.2f %11.2f" % (
+                name, n, bad, p50, p99, p999, mx, p99 / base, sp99))
         if "trainer" not in rows:
             print("%-10s %s" % ("trainer", trainer_note))
         else:
             print("           (%s)" % trainer_note)
         steady_med = steady_rss[len(steady_rss) // 2] if steady_rss else float("nan")
         peak = max(swap_rss) if swap_rss else float("nan")
+        print("(latency from each request's due time to its response, open loop; recd p99: "
+              "the handler's own timing_us.total, without queueing)")
         print()
         print("RSS: steady %.1f MB (median), peak during swaps %.1f MB = %.2fx steady; "
               "peak - steady = %.1f MB = %.2fx the bundle (%.1f MB on disk)" % (
@@ -885,6 +924,8 @@ def main(argv):
         print("publish -> serving (rename until /stats names it), %d rounds: median %.0f ms, "
               "max %.0f ms; last_swap %s" % (len(dl), dl[len(dl) // 2], dl[-1],
                                              json.dumps(last_swap)))
+        print("machine load average at start %.1f, at end %.1f (2 cores shared: a busy "
+              "machine inflates every percentile)" % (load0[0], os.getloadavg()[0]))
         print("driver: %d connections opened, %d sends late by > 5 ms, %d transport errors%s"
               % (drv.connections_opened, drv.late_sends, len(drv.errors),
                  (" (first: %s)" % drv.errors[0]) if drv.errors else ""))
@@ -894,6 +935,8 @@ def main(argv):
             return 1
         return 0
     finally:
+        if drv is not None and getattr(drv, "_p", None) is not None and drv._p.is_alive():
+            drv._p.kill()
         if d is not None and d.proc and d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()

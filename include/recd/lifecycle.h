@@ -27,7 +27,21 @@
  * successful swap, versions beyond the newest models.keep_versions are
  * deleted from disk, never the serving one, a pinned one or the rollback
  * target. Pins survive restarts: they are kept in <data_dir>/models.json
- * (written atomically: temp file, fsync, rename, fsync of the directory).
+ * (written atomically: temp file, fsync, rename, fsync of the directory);
+ * a corrupt state file is logged and ignored, and a pin on a version no
+ * longer on disk is dropped. A pinned version that fails to load while
+ * nothing serves yet does not keep the model down: the highest valid
+ * version serves until the pinned one loads. A load without a pin holds
+ * its version until a version newer than every one on disk at that time
+ * appears.
+ *
+ * Directory events are debounced (150 ms of quiet, 1 s at most), so a
+ * version copied in file by file is tried once the copying pauses; while
+ * incomplete it fails validation and is retried (its directory is watched
+ * while it is failed, so the next write retries it at once). ".tmp-*"
+ * directories (recd_bundle_writer) are never versions; the ones untouched
+ * for 10 minutes are a dead writer's debris and are removed at start and
+ * on every explicit rescan.
  *
  * Threads: start/stop on the main thread; every other call from any thread.
  */
@@ -57,7 +71,10 @@ typedef struct recd_lc_opts {
 } recd_lc_opts_t;
 
 /* Start the manager thread; it first loads every configured model (as the
- * old synchronous loader did), then serves commands and watches. Reads
+ * old synchronous loader did), then serves commands and watches. The
+ * option strings are copied. While it runs it also supplies the /stats
+ * "models" section and the model lines of /metrics (through
+ * recd_model_registry_set_stats). Reads
  * models.keep_versions, retry, headroom and warmup keys from the current
  * config snapshot at each use (they are reloadable). Returns 0 or an error
  * (inotify set-up failure is logged and watching disabled, not an error). */
@@ -88,20 +105,38 @@ typedef void (*recd_lc_done_fn)(void *ctx, const recd_lc_result_t *res);
  *  rollback: serve the previous valid version (the one served before the
  *            current one, or else the next lower valid version on disk)
  *            and pin it, so a bad new version does not come straight back;
- *            RECD_ENOENT when there is none. */
+ *            RECD_ENOENT when there is none.
+ * Return codes at the call: RECD_EINVAL for a name that is not a model
+ * name or not a served model (models.serve; with models.serve = "" any
+ * directory name is accepted and looked up when the command runs), for
+ * load with version < 1 and for a NULL name except with rescan;
+ * RECD_EAGAIN when the manager is not running (not started, stopping).
+ * Outcomes in res: rc 0; RECD_ENOENT for a model that is not there, a
+ * version not on disk, or no version to roll back to; the loader's code
+ * (RECD_EINVAL, RECD_EIO; RECD_ENOMEM for the headroom refusal) when the
+ * asked version fails to load; RECD_EAGAIN for commands still queued at
+ * recd_lc_stop (their done runs on the stopping thread). A load that
+ * fails is recorded like any failed load (retry with backoff). */
 int recd_lc_rescan(const char *name, recd_lc_done_fn done, void *ctx);
 int recd_lc_load(const char *name, int64_t version, int pin, recd_lc_done_fn done, void *ctx);
 int recd_lc_unpin(const char *name, recd_lc_done_fn done, void *ctx);
 int recd_lc_rollback(const char *name, recd_lc_done_fn done, void *ctx);
 
-/* GET /admin/models and /stats "models": per model {name, serving
- * {version, n_items, dim, index, bytes, load_ms, loaded_at}, pinned
- * (version or null), previous (rollback target or null), on_disk
- * [versions, newest first, each {version, state: serving|ready|failed|
- * pending|deleted, error?, retry_at?}], last_swap {at, duration_ms,
- * from, to}, swaps, loads_failed, last_error {version, reason, at} or null,
- * waiting_to_free (old versions still referenced by requests)} plus
- * {"watching": bool, "queue": n}. New reference. */
+/* GET /admin/models: {"models": {<name>: M, ...}, "watching": bool,
+ * "queue": n}, where M is {name, serving {version, n_items, dim, index,
+ * index_source, bytes, load_ms, loaded_at} or null, pinned (version or
+ * null), previous (the rollback target or null), on_disk [newest first,
+ * each {version, state: serving|ready|failed|pending|deleted, and when
+ * failed: error, retry_at, failures}; the last few deleted versions are
+ * listed too], versions_on_disk, last_swap {at, duration_ms, from, to} or
+ * null, swaps, loads_failed, last_error {version, reason, message, at} or
+ * null, waiting_to_free (replaced versions still referenced by requests)}
+ * plus the flat fields /stats has always had (version, items, dim, index,
+ * index_source, load_ms, index_build_ms, bytes). Times ("at", "loaded_at",
+ * "retry_at") are seconds since the epoch. /stats "models" is the same
+ * name -> M object except that last_error is absent when there is none.
+ * last_error is the latest failed load, cleared when a version at least as
+ * new starts serving or the failed directory goes. New reference. */
 json_t *recd_lc_status_json(void);
 /* The same as Prometheus lines (recd_model_version, recd_model_swaps_total,
  * recd_model_loads_failed_total, recd_model_versions_on_disk,

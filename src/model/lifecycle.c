@@ -28,6 +28,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "recd/conf.h"
@@ -42,6 +43,9 @@
 #define LC_DEBOUNCE_US 150000      /* quiet time after a directory event before a rescan */
 #define LC_DEBOUNCE_MAX_US 1000000 /* a steady stream of events waits at most this */
 #define LC_STATE_FORMAT "recd-models-state/1"
+/* A writer's .tmp-* directory untouched this long is debris of a writer
+ * that died (a live writer keeps writing into it). */
+#define LC_STALE_TMP_S 600
 
 /* ---- pure helpers (unit-tested through tests/unit/test_lifecycle.c) -------------------------- */
 
@@ -324,6 +328,62 @@ static int lc_state_write(const char *path, const lc_pin_t *pins, size_t n, recd
         close(dfd);
     }
     return 0;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
+    if (r != 0 && errno != ENOENT)
+        recd_log_warn("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Remove the ".tmp-*" directories of model_dir in which nothing (the
+ * directory or a file directly in it) changed for max_age_s seconds before
+ * now. Returns how many were removed. */
+static int lc_clean_stale_tmp(const char *model_dir, const char *name, time_t now, int max_age_s)
+{
+    DIR *d = opendir(model_dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".tmp-", 5) != 0)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", model_dir, de->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        time_t newest = st.st_mtime;
+        DIR *t = opendir(path);
+        if (t) {
+            struct dirent *fe;
+            while ((fe = readdir(t))) {
+                struct stat fs;
+                if (strcmp(fe->d_name, ".") == 0 || strcmp(fe->d_name, "..") == 0)
+                    continue;
+                if (fstatat(dirfd(t), fe->d_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    fs.st_mtime > newest)
+                    newest = fs.st_mtime;
+            }
+            closedir(t);
+        }
+        if (now - newest < max_age_s)
+            continue;
+        nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        if (lstat(path, &st) != 0) {
+            removed++;
+            recd_log_info("model %s: removed %s, a writer's temporary directory untouched for "
+                          "%lld s (its writer died before publishing)",
+                          name, path, (long long)(now - newest));
+        }
+    }
+    closedir(d);
+    return removed;
 }
 
 /* ---- manager state --------------------------------------------------------------------------- */
@@ -853,16 +913,6 @@ static int try_load(lc_model_t *m, int64_t version, recd_err_t *err)
     return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)f;
-    int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
-    if (r != 0 && errno != ENOENT)
-        recd_log_warn("cannot remove %s: %s", path, strerror(errno));
-    return 0;
-}
-
 /* Delete what keep_versions leaves over after a swap (manager thread). */
 static void apply_keep(lc_model_t *m)
 {
@@ -954,11 +1004,17 @@ static int due(const lc_ver_t *x, uint64_t now, int force)
 
 /* Serve what the policy says (manager thread): the pinned version, else
  * the highest valid one above the serving one (and above a hold). Failed
- * versions are retried when their backoff has passed (or force). Returns
- * 1 when the serving version changed, 0 when not, -1 when a load failed
- * and nothing better was found. */
+ * versions are retried when their backoff has passed (or force; force
+ * also removes stale writer temp directories). Returns 1 when the serving
+ * version changed, 0 when not, -1 when a load failed and nothing better
+ * was found. */
 static int reconcile(lc_model_t *m, int force)
 {
+    if (force) { /* start, SIGHUP, admin: also clear a dead writer's debris */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", L.models_dir, m->name);
+        lc_clean_stale_tmp(dir, m->name, time(NULL), LC_STALE_TMP_S);
+    }
     scan_model(m);
     pthread_mutex_lock(&L.lock);
     int64_t pinned = m->pinned;

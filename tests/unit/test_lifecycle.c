@@ -110,6 +110,64 @@ static void test_list_versions(void **state)
     free(d);
 }
 
+/* ---- stale writer directories -------------------------------------------------------------- */
+
+static void set_mtime(const char *path, time_t t)
+{
+    struct timespec ts[2] = {{t, 0}, {t, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void test_clean_stale_tmp(void **state)
+{
+    (void)state;
+    char *d = make_tmpdir();
+    char p[1100];
+    time_t now = time(NULL);
+    /* old: the directory and its file untouched for an hour */
+    mkdirf("%s/.tmp-2", d);
+    snprintf(p, sizeof p, "%s/.tmp-2/tensors.bin", d);
+    write_text(p, "x");
+    set_mtime(p, now - 3600);
+    snprintf(p, sizeof p, "%s/.tmp-2", d);
+    set_mtime(p, now - 3600);
+    /* an old directory with a file written just now: a live writer */
+    mkdirf("%s/.tmp-3", d);
+    snprintf(p, sizeof p, "%s/.tmp-3/tensors.bin", d);
+    write_text(p, "x");
+    snprintf(p, sizeof p, "%s/.tmp-3", d);
+    set_mtime(p, now - 3600);
+    /* fresh and empty */
+    mkdirf("%s/.tmp-4", d);
+    /* old, but not a temp directory: a version, a hidden directory */
+    mkdirf("%s/1", d);
+    mkdirf("%s/.keep", d);
+    snprintf(p, sizeof p, "%s/1", d);
+    set_mtime(p, now - 3600);
+    snprintf(p, sizeof p, "%s/.keep", d);
+    set_mtime(p, now - 3600);
+    /* a file named like one is left alone */
+    snprintf(p, sizeof p, "%s/.tmp-5", d);
+    write_text(p, "x");
+    set_mtime(p, now - 3600);
+    assert_int_equal(lc_clean_stale_tmp(d, "m", now, 600), 1);
+    assert_false(path_exists("%s/.tmp-2", d));
+    assert_true(path_exists("%s/.tmp-3/tensors.bin", d));
+    assert_true(path_exists("%s/.tmp-4", d));
+    assert_true(path_exists("%s/1", d));
+    assert_true(path_exists("%s/.keep", d));
+    assert_true(path_exists("%s/.tmp-5", d));
+    /* with a shorter limit the fresh ones go too (clocks: "now" 2 s ahead) */
+    assert_int_equal(lc_clean_stale_tmp(d, "m", now + 2, 1), 2);
+    assert_false(path_exists("%s/.tmp-3", d));
+    assert_false(path_exists("%s/.tmp-4", d));
+    /* a missing directory is nothing to do */
+    snprintf(p, sizeof p, "%s/nope", d);
+    assert_int_equal(lc_clean_stale_tmp(p, "m", now, 600), 0);
+    rm_rf(d);
+    free(d);
+}
+
 /* ---- backoff ----------------------------------------------------------------------------------
  */
 
@@ -656,11 +714,17 @@ int main(void)
 {
     recd_log_set_level(RECD_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list_versions),    cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_pick_deletions),   cmocka_unit_test(test_meminfo),
-        cmocka_unit_test(test_state_roundtrip),  cmocka_unit_test(test_state_corrupt),
-        cmocka_unit_test(test_valid_name),       cmocka_unit_test(test_manager_policy),
-        cmocka_unit_test(test_manager_failures), cmocka_unit_test(test_manager_missing_model),
+        cmocka_unit_test(test_list_versions),
+        cmocka_unit_test(test_clean_stale_tmp),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_pick_deletions),
+        cmocka_unit_test(test_meminfo),
+        cmocka_unit_test(test_state_roundtrip),
+        cmocka_unit_test(test_state_corrupt),
+        cmocka_unit_test(test_valid_name),
+        cmocka_unit_test(test_manager_policy),
+        cmocka_unit_test(test_manager_failures),
+        cmocka_unit_test(test_manager_missing_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

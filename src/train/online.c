@@ -122,10 +122,10 @@ static struct trainer {
     last_t last;
     double next_check_wall;
     /* log position (the thread's own; not under the mutex) */
-    uint64_t count_from;   /* new events are counted from here */
-    uint64_t new_events;   /* records at or after the last cycle's window end */
-    uint64_t window_start; /* the last window's first record */
-    int64_t window_max;    /* max_events of that window */
+    uint64_t count_from;         /* new events are counted from here */
+    _Atomic uint64_t new_events; /* records at or after the last cycle's window end */
+    uint64_t window_start;       /* the last window's first record */
+    int64_t window_max;          /* max_events of that window */
     double last_cycle_mono;
     int nice_applied;
     int blas_threads, omp_threads; /* as seen on the trainer thread */
@@ -845,26 +845,39 @@ static void *trainer_main(void *arg)
     return NULL;
 }
 
+/* Replace the paths (under the mutex: the status reads T.model), freeing
+ * the old ones. */
+static void swap_opts(char *events_dir, char *models_dir, char *model)
+{
+    pthread_mutex_lock(&T.mu);
+    char *a = T.events_dir, *b = T.models_dir, *c = T.model;
+    T.events_dir = events_dir;
+    T.models_dir = models_dir;
+    T.model = model;
+    pthread_mutex_unlock(&T.mu);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void free_opts(void)
 {
-    free(T.events_dir);
-    free(T.models_dir);
-    free(T.model);
-    T.events_dir = T.models_dir = T.model = NULL;
+    swap_opts(NULL, NULL, NULL);
 }
 
 static int set_opts(const recd_trainer_opts_t *o, recd_err_t *err)
 {
     if (!o || !o->events_dir || !*o->events_dir || !o->models_dir || !*o->models_dir)
         return recd_err_set(err, RECD_EINVAL, "trainer: events_dir and models_dir are required");
-    free_opts();
-    T.events_dir = strdup(o->events_dir);
-    T.models_dir = strdup(o->models_dir);
-    T.model = strdup(o->model ? o->model : "");
-    if (!T.events_dir || !T.models_dir || !T.model) {
-        free_opts();
+    char *a = strdup(o->events_dir), *b = strdup(o->models_dir);
+    char *c = strdup(o->model ? o->model : "");
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
         return recd_err_set(err, RECD_ENOMEM, "out of memory");
     }
+    swap_opts(a, b, c);
     return 0;
 }
 

@@ -128,8 +128,9 @@ int recd_lc_rollback(const char *name, recd_lc_done_fn done, void *ctx);
  * null), previous (the rollback target or null), on_disk [newest first,
  * each {version, state: serving|ready|failed|pending|deleted, and when
  * failed: error, retry_at, failures}; the last few deleted versions are
- * listed too], versions_on_disk, last_swap {at, duration_ms, from, to} or
- * null, swaps, loads_failed, last_error {version, reason, message, at} or
+ * listed too], versions_on_disk, last_swap {at, duration_ms (from the
+ * start of the load to serving), pointer_swap_us (the registry's swap
+ * itself), from, to} or null, swaps, loads_failed, last_error {version, reason, message, at} or
  * null, waiting_to_free (replaced versions still referenced by requests)}
  * plus the flat fields /stats has always had (version, items, dim, index,
  * index_source, load_ms, index_build_ms, bytes). Times ("at", "loaded_at",

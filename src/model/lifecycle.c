@@ -1708,10 +1708,11 @@ static json_t *model_json(lc_model_t *m, const recd_model_status_t *st, int stat
     json_object_set_new(o, "on_disk", disk);
     json_object_set_new(o, "versions_on_disk", json_integer((json_int_t)ndisk));
     if (m && m->swaps)
-        json_object_set_new(o, "last_swap",
-                            json_pack("{s:f,s:f,s:I,s:I}", "at", m->last_swap_at, "duration_ms",
-                                      m->last_swap_ms, "from", (json_int_t)m->last_swap_from, "to",
-                                      (json_int_t)m->last_swap_to));
+        json_object_set_new(
+            o, "last_swap",
+            json_pack("{s:f,s:f,s:f,s:I,s:I}", "at", m->last_swap_at, "duration_ms",
+                      m->last_swap_ms, "pointer_swap_us", st ? st->last_swap_us : 0.0, "from",
+                      (json_int_t)m->last_swap_from, "to", (json_int_t)m->last_swap_to));
     else
         json_object_set_new(o, "last_swap", json_null());
     json_object_set_new(o, "swaps", json_integer(m ? (json_int_t)m->swaps : 0));

@@ -8,14 +8,17 @@ after a restart.
   - `recd-train fit` likewise, half the rounds killed inside its short
     write window (after its .tmp-<v> directory appears);
   - the embedded trainer: recd itself is killed during a trainer cycle
-    (skipped while this recd has no trainer or POST /admin/train);
-  - stale .tmp-* directories of a crashed writer are removed when recd
-    starts.
+    (skipped while this recd has no trainer or POST /admin/train); its
+    staging directory <model>/.trainer/ must be gone after the restart;
+  - stale .tmp-* directories of a crashed writer (untouched for 10
+    minutes: the tests backdate them) are removed when recd starts and on
+    SIGHUP; a fresh one (a writer at work) is left alone.
 
 After each kill: a <v> directory exists only complete (checked here
 independently: every file's size and SHA-256 against the manifest); the
 running recd serves it if it exists and keeps N otherwise, without a failed
-load; after a restart the same holds.
+load; after a restart (on the debris, backdated) the same holds and the
+debris is gone.
 """
 
 import json
@@ -38,6 +41,9 @@ FIT_ROUNDS = 3 if SANITIZED else 6
 TRAINER_ROUNDS = 3 if SANITIZED else 6
 BIG = ["--items", "30000" if SANITIZED else "60000", "--dim", "64", "--index", "Flat"]
 KEEP = 2
+# The lifecycle manager removes a .tmp-* directory at start when nothing in
+# it changed for 10 minutes (a live writer's is left alone).
+STALE_AGE_S = 11 * 60
 
 
 # --------------------------------------------------------------------------
@@ -92,10 +98,15 @@ def check_after_kill(d, models, old, new, label):
 
 
 def restart_and_check(d, models, expect, label):
+    """Restart recd on the crashed writer's debris (aged past the stale
+    limit): it serves `expect`, complete, and removed the debris."""
     rc = d.stop()
     assert rc == 0, "%s: recd exited %r on SIGTERM" % (label, rc)
+    age_tmp_dirs(models)
     d.start()
     ready(d)
+    left = bs.tmp_dirs(models)
+    assert not left, "%s: stale temp directories survived the restart: %s" % (label, left)
     got = serving(d)
     assert got == expect, "%s: after restart serving %d, expected %d" % (label, got, expect)
     probs = bs.verify_bundle(os.path.join(str(models), "default", str(got)))
@@ -126,6 +137,18 @@ def touched_since(path, wall):
         return os.stat(path).st_mtime >= wall - 0.01
     except OSError:
         return False
+
+
+def age_tmp_dirs(models, seconds=STALE_AGE_S):
+    """Backdate every .tmp-* directory (and the files in it) by seconds, so
+    it looks like the debris of a writer that died that long ago."""
+    then = time.time() - seconds
+    mdir = os.path.join(str(models), "default")
+    for t in bs.tmp_dirs(models):
+        path = os.path.join(mdir, t)
+        for fn in os.listdir(path):
+            os.utime(os.path.join(path, fn), (then, then), follow_symlinks=False)
+        os.utime(path, (then, then))
 
 
 def timed_run(cmd, watch_dir=None):
@@ -162,7 +185,6 @@ def test_recd_train_killed_during_publish(recd_factory, tmp_path):
     wait_serving(d, 2)
     rng = random.Random(7)
     kinds = {"published": 0, "mid-write": 0, "before-start": 0}
-    tmp_survived = 0
     for r in range(ROUNDS):
         old = serving(d)
         new = old + 1
@@ -180,9 +202,7 @@ def test_recd_train_killed_during_publish(recd_factory, tmp_path):
         tmp_left = touched_since(str(models / "default" / (".tmp-%d" % new)), launched)
         kinds["published" if published else "mid-write" if tmp_left else "before-start"] += 1
         restart_and_check(d, models, new if published else old, label)
-        tmp_survived += bool(bs.tmp_dirs(models))
-    print("synth-bundle kill rounds: %s (a full write takes %.0f ms); rounds after which a "
-          ".tmp-* survived the restart: %d" % (kinds, total * 1000, tmp_survived))
+    print("synth-bundle kill rounds: %s (a full write takes %.0f ms)" % (kinds, total * 1000))
     # the rounds must have caught the writer mid-write at least once, or
     # they tested nothing
     assert kinds["mid-write"] >= 1, kinds
@@ -252,12 +272,6 @@ def test_recd_train_fit_killed_during_publish(recd_factory, tmp_path, small_data
 # stale temp directories
 # --------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap in src/model/lifecycle.c: the lifecycle manager ignores <name>/.tmp-* directories "
-    "(lc_list_versions, the inotify handler) and never removes them, at start or later; a "
-    "crashed writer's debris stays on disk until a writer publishes the same version again "
-    "(recd_bundle_writer_new replaces it). Issue 7 asks that temp directories are cleaned up "
-    "on restart."))
 def test_stale_tmp_dirs_removed_at_start(recd_factory, tmp_path):
     tb = train_bin()
     models = tmp_path / "models"
@@ -276,16 +290,24 @@ def test_stale_tmp_dirs_removed_at_start(recd_factory, tmp_path):
     os.makedirs(tmp9)
     with open(tmp9 / "tensors.bin", "wb") as f:
         f.write(b"\0" * 4096)
-    hour_ago = time.time() - 3600
-    for t in (tmp2, tmp9):
-        for fn in os.listdir(t):
-            os.utime(t / fn, (hour_ago, hour_ago))
-        os.utime(t, (hour_ago, hour_ago))
+    age_tmp_dirs(models)
+    # a writer at work right now (fresh files) must be left alone
+    tmp5 = models / "default" / ".tmp-5"
+    os.makedirs(tmp5)
+    with open(tmp5 / "tensors.bin", "wb") as f:
+        f.write(b"\0" * 4096)
     d = start_recd(recd_factory, models)
     assert serving(d) == 1
-    time.sleep(scaled(1.0))
     left = bs.tmp_dirs(models)
-    assert not left, "stale temp directories survived recd's start: %s" % left
+    assert left == [".tmp-5"], "after start: %s (expected only the fresh .tmp-5)" % left
+    assert os.path.getsize(tmp5 / "tensors.bin") == 4096
+    assert d.wait_log(r"removed .*\.tmp-2")
+    # SIGHUP is an explicit rescan: once .tmp-5 is stale too, it goes
+    age_tmp_dirs(models)
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: not bs.tmp_dirs(models), scaled(10),
+               what=".tmp-5 removed by the rescan after SIGHUP (left %s)" % bs.tmp_dirs(models))
+    assert serving(d) == 1
 
 
 # --------------------------------------------------------------------------
@@ -367,5 +389,10 @@ def test_trainer_killed_during_publish(recd_factory, tmp_path):
         assert not bs.verify_bundle(os.path.join(str(models), "default", str(got)))
         e = bs.model_entry(d.stats())
         assert e.get("loads_failed", 0) == 0, "%s: %s" % (label, json.dumps(e))
+        # the trainer stages under <model>/.trainer/ and removes it at start
+        mdir = os.path.join(str(models), "default")
+        wait_until(lambda: not os.path.exists(os.path.join(mdir, ".trainer")), scaled(10),
+                   what="%s: the trainer's staging directory removed at start" % label)
+        assert not bs.tmp_dirs(models), "%s: %s" % (label, bs.tmp_dirs(models))
     print("trainer kill rounds: %s (cycle ~%.0f ms); temp dirs left: %s"
           % (kinds, cycle * 1000, bs.tmp_dirs(models)))

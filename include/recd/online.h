@@ -54,7 +54,8 @@ int recd_trainer_start(const recd_trainer_opts_t *o, recd_err_t *err);
  * temporary version directory removed); joins the thread. */
 void recd_trainer_stop(void);
 /* Ask for a cycle now (ignores interval and min_new_events). Returns 0, or
- * RECD_EAGAIN when a cycle is already running (it is not queued twice). */
+ * RECD_EAGAIN when a cycle is already running (it is not queued twice), or
+ * RECD_EINVAL when the trainer is not running. */
 int recd_trainer_trigger(recd_err_t *err);
 /* /stats "trainer": {enabled, state: idle|reading|training|evaluating|
  * publishing, cycles, last: {started_at, duration_ms, events, examples,

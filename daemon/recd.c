@@ -25,6 +25,7 @@
 #include "recd/lifecycle.h"
 #include "recd/model.h"
 #include "recd/nn.h"
+#include "recd/online.h"
 #include "recd/rank.h"
 #include "recd/stats.h"
 
@@ -47,6 +48,7 @@ typedef struct daemon_state {
     recd_evlog_t *evlog;
     recd_history_t *history;
     char events_dir[4096];
+    int trainer_started;
     _Atomic uint64_t reloads, reload_failures;
 } daemon_state_t;
 
@@ -517,6 +519,46 @@ static int open_events(daemon_state_t *d, const recd_conf_t *c, unsigned nthread
     return 0;
 }
 
+/* ---- embedded trainer ------------------------------------------------------------------- */
+
+static int do_train(void *arg, recd_err_t *err)
+{
+    daemon_state_t *d = arg;
+    if (!d->trainer_started)
+        return recd_err_set(err, RECD_ENOENT,
+                            "the embedded trainer is not running (trainer.enabled is false, or "
+                            "events are disabled)");
+    return recd_trainer_trigger(err);
+}
+
+static json_t *trainer_stats_json(void *arg)
+{
+    daemon_state_t *d = arg;
+    if (!d->trainer_started)
+        return json_pack("{s:b}", "enabled", 0);
+    return recd_trainer_status_json();
+}
+
+/* The trainer retrains trainer.model (default: models.default) from the
+ * event log; it needs the log. */
+static int start_trainer(daemon_state_t *d, const recd_conf_t *c, recd_err_t *err)
+{
+    if (!c->trainer_enabled)
+        return 0;
+    if (!d->evlog) {
+        recd_log_warn("trainer.enabled is set but events are disabled: the trainer has no "
+                      "input and does not start");
+        return 0;
+    }
+    recd_trainer_opts_t o = {d->events_dir, c->models_dir,
+                             *c->trainer_model ? c->trainer_model : c->models_default};
+    if (recd_trainer_start(&o, err) < 0)
+        return -1;
+    d->trainer_started = 1;
+    recd_log_info("embedded trainer started for model %s", o.model);
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -650,6 +692,8 @@ int main(int argc, char **argv)
     }
     recd_stats_section_t absec = {"ab", ab_stats_json, ab_stats_prom, NULL};
     recd_stats_add_section(&absec);
+    recd_stats_section_t trsec = {"trainer", trainer_stats_json, NULL, &d};
+    recd_stats_add_section(&trsec);
     if (open_events(&d, cf, workers + 1, &err) < 0) {
         recd_log_error("%s", err.msg);
         goto out;
@@ -659,7 +703,7 @@ int main(int argc, char **argv)
         recd_log_error("event_base_new failed");
         goto out;
     }
-    recd_api_hooks_t hooks = {do_reload, do_set_config, &d};
+    recd_api_hooks_t hooks = {do_reload, do_set_config, &d, do_train};
     size_t nroutes;
     const recd_http_route_t *routes = recd_api_routes(&nroutes, &hooks);
     recd_http_server_opts_t so = {routes, nroutes, workers};
@@ -708,11 +752,17 @@ int main(int argc, char **argv)
         recd_log_error("%s", err.msg);
         goto out;
     }
+    if (start_trainer(&d, recd_conf_current(), &err) < 0) {
+        recd_log_error("trainer: %s", err.msg);
+        goto out;
+    }
 
     event_base_dispatch(d.base);
     rc = 0;
     recd_log_info("stopped");
 out:
+    if (d.trainer_started)
+        recd_trainer_stop(); /* a cycle in progress is abandoned */
     if (d.lc_started)
         recd_lc_stop(); /* a load in progress finishes first */
     recd_api_events_detach_server();

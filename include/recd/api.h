@@ -18,6 +18,9 @@ typedef struct recd_api_hooks {
      * atomically; returns 0 or fills err (message names the key). */
     int (*set_config)(void *arg, const char *const *sets, size_t nsets, recd_err_t *err);
     void *arg;
+    /* POST /admin/train: start a trainer cycle now. Returns 0, RECD_EAGAIN
+     * (a cycle is running) or RECD_ENOENT (no trainer); NULL = no trainer. */
+    int (*train)(void *arg, recd_err_t *err);
 } recd_api_hooks_t;
 
 /* The route table (static storage). */

@@ -763,8 +763,13 @@ int main(int argc, char **argv)
 out:
     if (d.trainer_started)
         recd_trainer_stop(); /* a cycle in progress is abandoned */
-    if (d.lc_started)
+    if (d.lc_started) {
         recd_lc_stop(); /* a load in progress finishes first */
+        /* its admin answer was posted to this loop: deliver it (the
+         * closure would otherwise be dropped with the request) */
+        if (d.base)
+            event_base_loop(d.base, EVLOOP_NONBLOCK);
+    }
     recd_api_events_detach_server();
     if (d.srv)
         recd_http_server_free(d.srv);

@@ -6,7 +6,7 @@
 #   loadtest/bench_swap.sh /abs/path/to/bin     (the directory holding recd)
 #
 # The work is done by loadtest/bench_swap.py; its docstring lists the
-# BENCH_* environment variables. About 70 s with the defaults.
+# BENCH_* environment variables. About 80 s with the defaults.
 set -euo pipefail
 if [ "$#" -ne 1 ] || [ ! -x "$1/recd" ]; then
     echo "usage: $0 /path/to/bin   (the directory holding recd)" >&2

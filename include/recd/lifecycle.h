@@ -58,11 +58,11 @@
 
 typedef struct recd_lc_opts {
     const char *models_dir;
-    const char *names;         /* models.serve: comma-separated, "" = every directory */
-    recd_model_opts_t model;   /* passed to recd_bundle_load */
-    const char *state_file;    /* pins; NULL or "" = not persisted */
-    int watch;                 /* inotify */
-    int loader_nice;           /* setpriority of the manager thread */
+    const char *names;       /* models.serve: comma-separated, "" = every directory */
+    recd_model_opts_t model; /* passed to recd_bundle_load */
+    const char *state_file;  /* pins; NULL or "" = not persisted */
+    int watch;               /* inotify */
+    int loader_nice;         /* setpriority of the manager thread */
     /* Called on the manager thread after the initial load finished
      * (missing = models with no servable version) and after every later
      * swap or failed load; keep it short (e.g. event_active). */
@@ -84,10 +84,10 @@ void recd_lc_stop(void);
 
 /* Result of a command, passed to its completion callback. */
 typedef struct recd_lc_result {
-    int rc;              /* 0 or a RECD_E* code */
-    char msg[512];       /* what happened, or why it failed */
-    int64_t version;     /* the version serving afterwards (0 = none) */
-    int64_t previous;    /* the version serving before */
+    int rc;           /* 0 or a RECD_E* code */
+    char msg[512];    /* what happened, or why it failed */
+    int64_t version;  /* the version serving afterwards (0 = none) */
+    int64_t previous; /* the version serving before */
 } recd_lc_result_t;
 
 /* Completion: runs on the manager thread once the command is done. */

@@ -13,69 +13,71 @@
 
 static void fit_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: recd-train fit --data DATASET_DIR --out MODELS_DIR [options]\n"
-            "\n"
-            "Train the candidate model (YouTube DNN, sampled softmax), a ranker and the\n"
-            "content model on a dataset (`recd-train synth` or `import`) and publish a\n"
-            "bundle to MODELS_DIR/NAME/VERSION/ atomically. By default the evaluation split\n"
-            "is held out (each user's latest interaction, the one before it for early\n"
-            "stopping, 5%% of items as cold-start items, the last 10%% of ranker examples\n"
-            "by time) and its metrics go into the manifest; `recd-train eval` reproduces\n"
-            "them. --no-holdout trains on everything (a production model).\n"
-            "\n"
-            "  --data DIR           dataset directory (required)\n"
-            "  --out DIR            models directory (required)\n"
-            "  --name NAME          model name (default: default)\n"
-            "  --version N          bundle version (default: one past the highest)\n"
-            "  --ranker R           deepfm | wide_deep | lr (default: deepfm; lr is written\n"
-            "                       as a DeepFM without embeddings, a baseline)\n"
-            "  --no-holdout         train on all data; no metrics\n"
-            "  --cold-frac F        share of items held out for cold start (default: 0.05)\n"
-            "  --time-frac F        ranker's time-ordered test share (default: 0.10)\n"
-            "  --seed S             random seed (default: 1)\n"
-            "  --dim D              item/user vector size (default: 128)\n"
-            "  --embed E            history and user-field embedding size (default: 128)\n"
-            "  --hidden H[,H...]    candidate tower hidden sizes (default: 256)\n"
-            "  --history-max N      history items averaged (default: 50)\n"
-            "  --negatives N        sampled softmax negatives per batch (default: 2048)\n"
-            "  --sampler S          pop (popularity^0.75, default) | logu (log-uniform over\n"
-            "                       the popularity rank)\n"
-            "  --epochs N           candidate model max epochs (default: 20)\n"
-            "  --lr X               candidate model learning rate (default: 0.002)\n"
-            "  --l2 X               candidate model L2 on embeddings (default: 1e-6)\n"
-            "  --batch N            candidate model batch (default: 256)\n"
-            "  --no-tie             separate history embeddings (default: tied to the output\n"
-            "                       embeddings when --embed = --dim; the bundle stores both)\n"
-            "  --user-weight W      weight a user's examples by n^-W (n: the user's training\n"
-            "                       interactions), so heavy users do not dominate (default: 0)\n"
-            "  --rank-embed K       ranker field embedding size (default: 16)\n"
-            "  --rank-hidden H,...  ranker MLP sizes (default: 256,128,64)\n"
-            "  --rank-epochs N      ranker max epochs (default: 10)\n"
-            "  --rank-lr X          ranker MLP learning rate (default: 3e-4 when warm-started\n"
-            "                       from LR, else the ranker trainer's 1e-3)\n"
-            "  --rank-batch N       ranker batch (default: 256)\n"
-            "  --rank-unseen F      share of ranker training examples that see the user as\n"
-            "                       one never trained, so new users are scored in a regime\n"
-            "                       the network has learned (default: 0.2)\n"
-            "  --rank-lr-sparse X   learning rate of the ranker's tables (default: 1e-3\n"
-            "                       when warm-started from LR, else 1e-2)\n"
-            "  --rank-l2 X          L2 on the ranker's embedding and first-order rows\n"
-            "                       (default: the ranker trainer's, 1e-3)\n"
-            "  --no-rank-warm       train DeepFM / Wide&Deep from scratch (default: start\n"
-            "                       from a logistic regression's first-order weights)\n"
-            "  --watch-weight M     auto | on | off: weight watch positives by seconds, so\n"
-            "                       the ranker outputs exp(logit) = expected watch time\n"
-            "                       (default: auto = when the data has watch times)\n"
-            "  --no-content         no content model (PUT /v1/items then needs vectors)\n"
-            "  --content-epochs N   content model max epochs (default: 40)\n"
-            "  --index F            Flat | IVF<nlist>,Flat | HNSW<M> (default: by size)\n"
-            "  --nprobe N           IVF lists searched (default: 32)\n"
-            "  --ef-search N        HNSW beam (default: 128)\n"
-            "  --threads N          OpenBLAS threads (default: 1; results depend on it)\n"
-            "  --quiet              no progress on stderr\n"
-            "  --json               print the result as JSON on stdout\n"
-            "  --help               print this help and exit\n");
+    fprintf(f, "usage: recd-train fit --data DATASET_DIR --out MODELS_DIR [options]\n"
+               "\n"
+               "Train the candidate model (YouTube DNN, sampled softmax), a ranker and the\n"
+               "content model on a dataset (`recd-train synth` or `import`) and publish a\n"
+               "bundle to MODELS_DIR/NAME/VERSION/ atomically. By default the evaluation split\n"
+               "is held out (each user's latest interaction, the one before it for early\n"
+               "stopping, 5%% of items as cold-start items, the last 10%% of ranker examples\n"
+               "by time) and its metrics go into the manifest; `recd-train eval` reproduces\n"
+               "them. --no-holdout trains on everything (a production model).\n"
+               "\n"
+               "  --data DIR           dataset directory (required)\n"
+               "  --out DIR            models directory (required)\n"
+               "  --name NAME          model name (default: default)\n"
+               "  --version N          bundle version (default: one past the highest)\n"
+               "  --ranker R           deepfm | wide_deep | lr (default: deepfm; lr is written\n"
+               "                       as a DeepFM without embeddings, a baseline)\n"
+               "  --no-holdout         train on all data; no metrics\n"
+               "  --cold-frac F        share of items held out for cold start (default: 0.05)\n"
+               "  --time-frac F        ranker's time-ordered test share (default: 0.10)\n"
+               "  --seed S             random seed (default: 1)\n"
+               "  --dim D              item/user vector size (default: 128)\n"
+               "  --embed E            history and user-field embedding size (default: 128)\n"
+               "  --hidden H[,H...]    candidate tower hidden sizes (default: 256)\n"
+               "  --history-max N      history items averaged (default: 50)\n"
+               "  --negatives N        sampled softmax negatives per batch (default: 2048)\n"
+               "  --sampler S          pop (popularity^0.75, default) | logu (log-uniform over\n"
+               "                       the popularity rank)\n"
+               "  --epochs N           candidate model max epochs (default: 20)\n"
+               "  --lr X               candidate model learning rate (default: 0.002)\n"
+               "  --l2 X               candidate model L2 on embeddings (default: 1e-6)\n"
+               "  --batch N            candidate model batch (default: 256)\n"
+               "  --no-tie             separate history embeddings (default: tied to the output\n"
+               "                       embeddings when --embed = --dim; the bundle stores both)\n"
+               "  --user-weight W      weight a user's examples by n^-W (n: the user's training\n"
+               "                       interactions), so heavy users do not dominate (default: 0)\n"
+               "  --rank-embed K       ranker field embedding size (default: 16)\n"
+               "  --rank-hidden H,...  ranker MLP sizes (default: 256,128,64)\n"
+               "  --rank-epochs N      ranker max epochs (default: 10)\n"
+               "  --rank-lr X          ranker MLP learning rate (default: 3e-4 when warm-started\n"
+               "                       from LR, else the ranker trainer's 1e-3)\n"
+               "  --rank-batch N       ranker batch (default: 256)\n"
+               "  --rank-unseen F      share of ranker training examples that see the user as\n"
+               "                       one never trained, so new users are scored in a regime\n"
+               "                       the network has learned (default: 0.2)\n"
+               "  --rank-lr-sparse X   learning rate of the ranker's tables (default: 1e-3\n"
+               "                       when warm-started from LR, else 1e-2)\n"
+               "  --rank-l2 X          L2 on the ranker's embedding and first-order rows\n"
+               "                       (default: the ranker trainer's, 1e-3)\n"
+               "  --no-rank-warm       train DeepFM / Wide&Deep from scratch (default: start\n"
+               "                       from a logistic regression's first-order weights)\n"
+               "  --watch-weight M     auto | on | off: weight watch positives by seconds, so\n"
+               "                       the ranker outputs exp(logit) = expected watch time\n"
+               "                       (default: auto = when the data has watch times)\n"
+               "  --no-content         no content model (PUT /v1/items then needs vectors)\n"
+               "  --warm DIR           warm start from a published bundle directory: its\n"
+               "                       architecture, every tensor of the same name and shape\n"
+               "                       as the starting point (epochs may be 0)\n"
+               "  --content-epochs N   content model max epochs (default: 40)\n"
+               "  --index F            Flat | IVF<nlist>,Flat | HNSW<M> (default: by size)\n"
+               "  --nprobe N           IVF lists searched (default: 32)\n"
+               "  --ef-search N        HNSW beam (default: 128)\n"
+               "  --threads N          OpenBLAS threads (default: 1; results depend on it)\n"
+               "  --quiet              no progress on stderr\n"
+               "  --json               print the result as JSON on stdout\n"
+               "  --help               print this help and exit\n");
 }
 
 void openblas_set_num_threads(int n);
@@ -83,10 +85,46 @@ void openblas_set_num_threads(int n);
 int cmd_fit(int argc, char **argv)
 {
     enum {
-        O_DATA = 1000, O_OUT, O_NAME, O_VERSION, O_RANKER, O_NO_HOLDOUT, O_COLD, O_TIME, O_SEED,
-        O_DIM, O_EMBED, O_HIDDEN, O_HISTORY, O_NEG, O_SAMPLER, O_EPOCHS, O_LR, O_L2, O_BATCH, O_USER_WEIGHT, O_TIE,
-        O_RANK_EMBED, O_RANK_HIDDEN, O_RANK_EPOCHS, O_RANK_LR, O_RANK_BATCH, O_RANK_UNSEEN, O_RANK_L2, O_RANK_LR_SPARSE, O_NO_RANK_WARM, O_WATCH,
-        O_NO_CONTENT, O_CONTENT_EPOCHS, O_INDEX, O_NPROBE, O_EF, O_THREADS, O_QUIET, O_JSON,
+        O_DATA = 1000,
+        O_OUT,
+        O_NAME,
+        O_VERSION,
+        O_RANKER,
+        O_NO_HOLDOUT,
+        O_COLD,
+        O_TIME,
+        O_SEED,
+        O_DIM,
+        O_EMBED,
+        O_HIDDEN,
+        O_HISTORY,
+        O_NEG,
+        O_SAMPLER,
+        O_EPOCHS,
+        O_LR,
+        O_L2,
+        O_BATCH,
+        O_USER_WEIGHT,
+        O_TIE,
+        O_RANK_EMBED,
+        O_RANK_HIDDEN,
+        O_RANK_EPOCHS,
+        O_RANK_LR,
+        O_RANK_BATCH,
+        O_RANK_UNSEEN,
+        O_RANK_L2,
+        O_RANK_LR_SPARSE,
+        O_NO_RANK_WARM,
+        O_WATCH,
+        O_WARM,
+        O_NO_CONTENT,
+        O_CONTENT_EPOCHS,
+        O_INDEX,
+        O_NPROBE,
+        O_EF,
+        O_THREADS,
+        O_QUIET,
+        O_JSON,
         O_HELP,
     };
     static const struct option opts[] = {
@@ -118,6 +156,7 @@ int cmd_fit(int argc, char **argv)
         {"rank-batch", required_argument, NULL, O_RANK_BATCH},
         {"rank-unseen", required_argument, NULL, O_RANK_UNSEEN},
         {"no-rank-warm", no_argument, NULL, O_NO_RANK_WARM},
+        {"warm", required_argument, NULL, O_WARM},
         {"rank-l2", required_argument, NULL, O_RANK_L2},
         {"rank-lr-sparse", required_argument, NULL, O_RANK_LR_SPARSE},
         {"watch-weight", required_argument, NULL, O_WATCH},
@@ -209,7 +248,7 @@ int cmd_fit(int argc, char **argv)
             }
             break;
         case O_EPOCHS:
-            bad = parse_int(cmd, "--epochs", optarg, 1, 10000, &v);
+            bad = parse_int(cmd, "--epochs", optarg, 0, 10000, &v);
             o.cand_epochs = (int)v;
             break;
         case O_LR:
@@ -238,7 +277,7 @@ int cmd_fit(int argc, char **argv)
                               &o.nrank_hidden);
             break;
         case O_RANK_EPOCHS:
-            bad = parse_int(cmd, "--rank-epochs", optarg, 1, 10000, &v);
+            bad = parse_int(cmd, "--rank-epochs", optarg, 0, 10000, &v);
             o.rank_epochs = (int)v;
             break;
         case O_RANK_LR:
@@ -254,6 +293,7 @@ int cmd_fit(int argc, char **argv)
             o.rank_unseen = (float)d;
             break;
         case O_NO_RANK_WARM: o.rank_warm_lr = 0; break;
+        case O_WARM: o.warm_dir = optarg; break;
         case O_RANK_LR_SPARSE:
             bad = parse_double(cmd, "--rank-lr-sparse", optarg, 1e-7, 10, &d);
             o.rank_lr_sparse = (float)d;
@@ -277,7 +317,7 @@ int cmd_fit(int argc, char **argv)
             break;
         case O_NO_CONTENT: o.content = 0; break;
         case O_CONTENT_EPOCHS:
-            bad = parse_int(cmd, "--content-epochs", optarg, 1, 10000, &v);
+            bad = parse_int(cmd, "--content-epochs", optarg, 0, 10000, &v);
             o.content_epochs = (int)v;
             break;
         case O_INDEX: o.index = optarg; break;
@@ -310,6 +350,10 @@ int cmd_fit(int argc, char **argv)
         fit_usage(stderr);
         return EXIT_USAGE;
     }
+    if (!o.warm_dir && (o.cand_epochs == 0 || o.rank_epochs == 0 || o.content_epochs == 0)) {
+        fprintf(stderr, "recd-train fit: 0 epochs needs --warm (a model to start from)\n");
+        return EXIT_USAGE;
+    }
     recd_nn_init();
     openblas_set_num_threads(threads);
     recd_fit_result_t res;
@@ -320,12 +364,12 @@ int cmd_fit(int argc, char **argv)
         return rc == RECD_EINVAL ? EXIT_USAGE : 1;
     }
     if (json_out) {
-        json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:O}", "bundle", res.dir,
-                              "version", (json_int_t)res.version, "seconds", res.seconds,
-                              "candidate_s", res.cand_seconds, "ranker_s", res.rank_seconds,
-                              "content_s", res.content_seconds, "candidate_examples_per_s",
-                              res.cand_examples_per_s, "ranker_examples_per_s",
-                              res.rank_examples_per_s, "metrics", res.metrics);
+        json_t *j =
+            json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:O}", "bundle", res.dir, "version",
+                      (json_int_t)res.version, "seconds", res.seconds, "candidate_s",
+                      res.cand_seconds, "ranker_s", res.rank_seconds, "content_s",
+                      res.content_seconds, "candidate_examples_per_s", res.cand_examples_per_s,
+                      "ranker_examples_per_s", res.rank_examples_per_s, "metrics", res.metrics);
         char *s = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
         if (s)
             printf("%s\n", s);

@@ -275,3 +275,27 @@ def test_movielens_small_quality_floors(tmp_path):
     # the trainer measured
     want = manifest(os.path.join(models, "lr", "1"))["training"]["metrics"]
     assert abs(lr["auc"] - want["auc"]) < 1e-3 and abs(lr["logloss"] - want["logloss"]) < 1e-3
+
+
+def test_warm_start_from_a_bundle(world, tmp_path):
+    """--warm DIR: with 0 epochs the new version is the old one (same
+    metrics through the serving code); 0 epochs without --warm is a usage
+    error; a missing warm bundle is an error naming it."""
+    p = run("fit", "--data", world["data"], "--out", world["models"], "--name", "m",
+            "--seed", "3", "--json", "--warm", world["bundle"], "--epochs", "0",
+            "--rank-epochs", "0", "--content-epochs", "0", env=world["env"])
+    warm = json.loads(p.stdout)["bundle"]
+    assert warm != world["bundle"]
+    m = manifest(warm)
+    assert m["training"].get("warm_start"), m["training"]
+    a = json.loads(run("eval", "--data", world["data"], "--json", world["bundle"]).stdout)
+    b = json.loads(run("eval", "--data", world["data"], "--json", warm).stdout)
+    for k in ("hr@10", "ndcg@10", "recall@20", "auc", "logloss"):
+        assert abs(a["rows"][0][k] - b["rows"][0][k]) <= 1e-6, (k, a["rows"][0][k],
+                                                                b["rows"][0][k])
+    p = run("fit", "--data", world["data"], "--out", str(tmp_path / "m2"), "--name", "m",
+            "--epochs", "0", check=False)
+    assert p.returncode == 2 and "needs --warm" in p.stderr, p.stderr
+    p = run("fit", "--data", world["data"], "--out", str(tmp_path / "m3"), "--name", "m",
+            "--warm", str(tmp_path / "nope"), *SMALL_FIT, check=False)
+    assert p.returncode == 1 and "nope" in p.stderr, p.stderr

@@ -65,7 +65,7 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
-        asan fuzz fuzz-smoke bench bench-ann bench-events bench-rank bench-recommend bench-train format install uninstall clean help check-config \
+        asan fuzz fuzz-smoke bench bench-ann bench-events bench-swap bench-rank bench-recommend bench-train format install uninstall clean help check-config \
         soak
 
 all: $(PROG_BINS)
@@ -78,12 +78,13 @@ help:
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make models     train models/default/1 on the built-in synthetic world if missing"
 	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann,"
-	@echo "                bench-rank, bench-recommend, bench-events and bench-train"
+	@echo "                bench-rank, bench-recommend, bench-events, bench-swap and bench-train"
 	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
 	@echo "make bench-rank candidates/s and GFLOP/s of DeepFM and Wide&Deep vs sgemm"
 	@echo "make bench-recommend  wrk on POST /v1/recommend, 100k catalog, 300 candidates"
 	@echo "make bench-train  training examples/s vs PyTorch (one thread), make models wall time"
 	@echo "make bench-events  POST /v1/events per fsync policy and batch size; recommend p99 under ingest"
+	@echo "make bench-swap  recommend p99 during model swaps and training; swap RSS; publish-to-serving"
 	@echo "make soak       SIGKILL crash rounds against event ingest (ROUNDS, default 200 per policy)"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
@@ -238,7 +239,14 @@ bench: deps-bench all $(B)/bench/bench_ann $(B)/bench/bench_rank
 	$(Q)$(B)/bench/bench_rank
 	$(Q)loadtest/bench_recommend.sh $(abspath $(BIN))
 	$(Q)loadtest/bench_events.sh $(abspath $(BIN))
+	$(Q)loadtest/bench_swap.sh $(abspath $(BIN))
 	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
+
+# bench-swap: open-loop /v1/recommend p99 steady vs during continuous swaps
+# vs while the trainer runs, peak RSS during a swap, publish-to-serving
+# time, on models/default (about 1.5 minutes).
+bench-swap: deps-bench all
+	$(Q)loadtest/bench_swap.sh $(abspath $(BIN))
 
 # bench-events: POST /v1/events per fsync policy at batch sizes 1 and 100,
 # then /v1/recommend p99 with and without an events load (about 1 minute).

@@ -126,7 +126,8 @@ int recd_lc_rollback(const char *name, recd_lc_done_fn done, void *ctx);
  * "queue": n}, where M is {name, serving {version, n_items, dim, index,
  * index_source, bytes, load_ms, loaded_at} or null, pinned (version or
  * null), previous (the rollback target or null), on_disk [newest first,
- * each {version, state: serving|ready|failed|pending|deleted, and when
+ * each {version, state: serving|ready|failed|pending|superseded|deleted
+ * (superseded: never loaded, older than the serving one), and when
  * failed: error, retry_at, failures}; the last few deleted versions are
  * listed too], versions_on_disk, last_swap {at, duration_ms (from the
  * start of the load to serving), pointer_swap_us (the registry's swap

@@ -1696,8 +1696,12 @@ static json_t *model_json(lc_model_t *m, const recd_model_status_t *st, int stat
     for (size_t i = 0; m && i < m->nv; i++) {
         const lc_ver_t *x = &m->v[i];
         ndisk += x->on_disk;
-        json_t *e =
-            json_pack("{s:I,s:s}", "version", (json_int_t)x->version, "state", VS_NAMES[x->state]);
+        /* never loaded and older than what serves: a newer version arrived
+         * first; nothing will load it unless asked (load, rollback) */
+        const char *state = x->state == VS_PENDING && m->serving && x->version < m->serving
+                                ? "superseded"
+                                : VS_NAMES[x->state];
+        json_t *e = json_pack("{s:I,s:s}", "version", (json_int_t)x->version, "state", state);
         if (x->state == VS_FAILED) {
             json_object_set_new(e, "error", json_string(x->error));
             json_object_set_new(e, "retry_at", json_real(x->retry_wall));

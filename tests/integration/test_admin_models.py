@@ -99,8 +99,8 @@ def test_list_models(recd_factory, two_versions):
     assert m["serving"]["version"] == 2, m
     assert m["pinned"] is None, m
     states = {v["version"]: v["state"] for v in m["on_disk"]}
-    # an older version is "pending" until something loads it
-    assert states[2] == "serving" and states[1] in ("ready", "pending"), m["on_disk"]
+    # an older version never loaded is "superseded" (a newer one came first)
+    assert states[2] == "serving" and states[1] in ("ready", "superseded"), m["on_disk"]
     assert [v["version"] for v in m["on_disk"]] == [2, 1], "newest first"
     assert m["loads_failed"] == 0 and m["last_error"] is None, m
     assert served_by(d) == 2

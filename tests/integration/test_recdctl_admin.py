@@ -88,7 +88,7 @@ def test_models_table(daemon):
                     lines[0]), out
     row = lines[1].split()
     assert row[0] == "default" and row[1] == "2" and row[2] == "no", out
-    assert "2 serving" in lines[1] and re.search(r"\b1 (ready|pending)\b", lines[1]), out
+    assert "2 serving" in lines[1] and re.search(r"\b1 (ready|superseded)\b", lines[1]), out
     assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 0->2 \(\d+ ms\)", lines[1]), out
     assert re.search(r"watching for new versions: yes", out), out
 

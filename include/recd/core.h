@@ -230,6 +230,16 @@ uint64_t recd_sd_watchdog_usec(void);
 const char *recd_build_git(void);      /* short commit id or "unknown" */
 const char *recd_build_compiler(void); /* e.g. "gcc 12.2.0" */
 
+/* ---- file system ---------------------------------------------------------- */
+/* rm -rf path: removes a file, or a directory and everything below it,
+ * without following symbolic links (a link is removed, not its target).
+ * Stops at the first entry it cannot remove. Returns 0 when nothing is
+ * left (also when path did not exist), -1 with errno set otherwise. */
+int recd_remove_tree(const char *path);
+/* fsync the directory path (so renames and creations in it are durable).
+ * Returns 0, or -1 with errno set (errno is that of open or fsync). */
+int recd_fsync_dir(const char *path);
+
 /* ---- process -------------------------------------------------------------- */
 /* Resident set size in bytes from /proc/self/statm; 0 if unknown. */
 uint64_t recd_proc_rss_bytes(void);

@@ -46,18 +46,6 @@ static void seg_path(char *buf, size_t cap, const char *dir, uint64_t base)
     snprintf(buf, cap, "%s/%020llu" SEG_SUFFIX, dir, (unsigned long long)base);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
 /* Read the whole file into a malloc'd buffer (*buf NULL when empty).
  * Returns 0, or -1 with errno set. */
 static int read_file(const char *path, uint8_t **buf, size_t *len)
@@ -507,7 +495,7 @@ static int create_segment(recd_evlog_t *log, uint64_t base, char *msg, size_t ca
         errno = e;
         return -1;
     }
-    if (fsync_dir(log->dir) != 0) {
+    if (recd_fsync_dir(log->dir) != 0) {
         int e = errno;
         snprintf(msg, cap, "fsync of directory %s: %s", log->dir, strerror(e));
         close(fd);

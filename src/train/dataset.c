@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -752,24 +751,6 @@ static int fsync_path(const char *path, recd_err_t *err)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf path (symlinks not followed). */
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* mkdir -p of the parent of path. */
 static int make_parents(const char *path, recd_err_t *err)
 {
@@ -844,7 +825,6 @@ static int wclose(wfile_t *w, int rc, recd_err_t *err)
     free(w->buf);
     return rc;
 }
-
 
 static int has_truth(const recd_dataset_t *ds)
 {
@@ -1045,7 +1025,7 @@ static int save(const recd_dataset_t *ds, const char *dir, int overwrite, recd_e
         rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
         goto out;
     }
-    remove_tree(tmp); /* a leftover of a crashed run with our pid */
+    recd_remove_tree(tmp); /* a leftover of a crashed run with our pid */
     if (mkdir(tmp, 0755) != 0) {
         rc = recd_err_set(err, RECD_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
         goto out;
@@ -1094,21 +1074,21 @@ static int save(const recd_dataset_t *ds, const char *dir, int overwrite, recd_e
             rc = recd_err_set(err, RECD_ENOMEM, "out of memory");
             goto fail;
         }
-        remove_tree(old);
+        recd_remove_tree(old);
         if (rename(dir, old) != 0 || rename(tmp, dir) != 0) {
             rc = recd_err_set(err, RECD_EIO, "replacing %s: %s", dir, strerror(errno));
             free(old);
             goto fail;
         }
-        remove_tree(old);
+        recd_remove_tree(old);
         free(old);
     } else {
-        remove_tree(tmp); /* now the old dataset */
+        recd_remove_tree(tmp); /* now the old dataset */
     }
     rc = fsync_path(parent, err);
     goto out;
 fail:
-    remove_tree(tmp);
+    recd_remove_tree(tmp);
 out:
     free(tmp);
     free(truth);
@@ -1117,7 +1097,6 @@ out:
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
-
 
 /* Split line in place at tabs into at most cap fields; returns the number
  * of fields found (which may exceed cap: the rest are not stored). */

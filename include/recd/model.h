@@ -311,6 +311,12 @@ void recd_model_publish(recd_bundle_t *b);
 /* Is s a version directory name (a positive decimal integer without a
  * leading zero, sign or space, within int64)? Sets *version when it is. */
 int recd_model_version_name(const char *s, int64_t *version);
+/* The cap highest versions of the model directory model_dir (entries whose
+ * names recd_model_version_name accepts; with dirs_only, only those that
+ * are directories or links to directories), highest first, in out. Every
+ * entry is looked at, so out[0] is the highest version there is. Returns
+ * how many were stored (<= cap); 0 when model_dir cannot be read. */
+size_t recd_model_list_versions(const char *model_dir, int64_t *out, size_t cap, int dirs_only);
 /* Record (msg != "") or clear (msg == "") the load failure shown in the
  * model's status (last_error, failed_version); creates the entry when the
  * name has none yet. Thread-safe. */
@@ -332,6 +338,11 @@ size_t recd_model_status_list(recd_model_status_t *out, size_t cap);
 void recd_model_registry_shutdown(void);
 
 /* ---- writer (recd-train, generators) ---------------------------------------------- */
+
+/* Is name a model name: 1..63 characters of [A-Za-z0-9._-], not starting
+ * with '.' (one path component the manifest, the registry and URLs carry
+ * unchanged)? NULL is not. */
+int recd_model_name_ok(const char *name);
 
 typedef struct recd_bundle_writer recd_bundle_writer_t;
 /* Start writing <models_dir>/<name>/.tmp-<version>/ (a stale tmp dir is

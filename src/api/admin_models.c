@@ -37,6 +37,7 @@
 
 #include "recd/core.h"
 #include "recd/lifecycle.h"
+#include "recd/model.h"
 
 typedef enum {
     ACT_LOAD,
@@ -152,24 +153,6 @@ static int no_query(recd_http_req_t *r, const char *subject)
     snprintf(shown, sizeof shown, "%s", q);
     refuse(r, subject, 400, "bad_request", shown, "unknown query parameter \"%s\"", shown);
     return -1;
-}
-
-/* ---- model names ---------------------------------------------------------------------------- */
-
-/* A model name as the registry and bundle writer accept it: one path
- * component of [A-Za-z0-9._-], 1..63 characters, not starting with '.'. */
-static int name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 63 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
 }
 
 /* ---- completion ----------------------------------------------------------------------------- */
@@ -350,7 +333,7 @@ int recd_api_h_admin_model_cmd(recd_http_req_t *r, void *arg)
     }
     char subj[160];
     /* the name goes into log lines only once it is known to be harmless */
-    int good_name = name && name_ok(name);
+    int good_name = recd_model_name_ok(name);
     what(subj, sizeof subj, ACT_NAMES[act], good_name ? name : "(invalid name)", 0);
     if (no_query(r, subj) < 0)
         return 0;

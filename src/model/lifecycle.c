@@ -49,37 +49,12 @@
 
 /* ---- pure helpers (unit-tested through tests/unit/test_lifecycle.c) -------------------------- */
 
-static int cmp_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Version directories of dir (names accepted by recd_model_version_name
  * that are directories; ".tmp-*" and every other name are ignored),
  * highest first. Returns the count (<= cap); 0 when dir cannot be read. */
 static size_t lc_list_versions(const char *dir, int64_t *out, size_t cap)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < cap) {
-        int64_t v;
-        if (!recd_model_version_name(de->d_name, &v))
-            continue;
-        int isdir = de->d_type == DT_DIR;
-        if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
-            struct stat st;
-            isdir = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
-        }
-        if (isdir)
-            out[n++] = v;
-    }
-    closedir(d);
-    qsort(out, n, sizeof *out, cmp_desc);
-    return n;
+    return recd_model_list_versions(dir, out, cap, 1);
 }
 
 /* Wait before retry number `failures` (>= 1) of a failed load:
@@ -148,16 +123,7 @@ static int lc_parse_meminfo(const char *text, uint64_t *bytes)
 /* Is s a model name (1..63 of [A-Za-z0-9._-], not starting with '.')? */
 static int lc_valid_name(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 63 || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return recd_model_name_ok(s);
 }
 
 typedef struct lc_pin {
@@ -322,11 +288,7 @@ static int lc_state_write(const char *path, const lc_pin_t *pins, size_t n, recd
         unlink(tmp);
         return recd_err_set(err, RECD_EIO, "cannot write %s: %s", path, strerror(e));
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    recd_fsync_dir(dir); /* best effort: the rename is done */
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "recd/model.h"
 #include "recd/stats.h"
@@ -223,12 +224,6 @@ void recd_model_set_error(const char *name, int64_t version, const char *msg)
     pthread_mutex_unlock(&status_lock);
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 int recd_model_version_name(const char *s, int64_t *version)
 {
     if (!*s || *s == '0')
@@ -243,21 +238,35 @@ int recd_model_version_name(const char *s, int64_t *version)
     return 1;
 }
 
-/* Positive integer directory names under dir, highest first. */
-static size_t list_versions(const char *dir, int64_t *out, size_t cap)
+size_t recd_model_list_versions(const char *model_dir, int64_t *out, size_t cap, int dirs_only)
 {
-    DIR *d = opendir(dir);
+    if (cap == 0)
+        return 0;
+    DIR *d = opendir(model_dir);
     if (!d)
         return 0;
     size_t n = 0;
     struct dirent *de;
-    while ((de = readdir(d)) && n < cap) {
+    while ((de = readdir(d))) {
         int64_t v;
-        if (recd_model_version_name(de->d_name, &v))
-            out[n++] = v;
+        if (!recd_model_version_name(de->d_name, &v))
+            continue;
+        if (n == cap && v <= out[cap - 1])
+            continue; /* not among the cap highest */
+        if (dirs_only && de->d_type != DT_DIR) {
+            struct stat st;
+            if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+                continue;
+            if (fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISDIR(st.st_mode))
+                continue;
+        }
+        /* insert v into the descending out[0..n), dropping the lowest when full */
+        size_t i = n < cap ? n++ : cap - 1;
+        for (; i > 0 && out[i - 1] < v; i--)
+            out[i] = out[i - 1];
+        out[i] = v;
     }
     closedir(d);
-    qsort(out, n, sizeof *out, cmp_desc);
     return n;
 }
 
@@ -266,7 +275,7 @@ static int load_one(const char *models_dir, const char *name, const recd_model_o
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", models_dir, name);
     int64_t versions[256];
-    size_t nv = list_versions(dir, versions, 256);
+    size_t nv = recd_model_list_versions(dir, versions, 256, 0);
     if (nv == 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s: no version directories", dir);

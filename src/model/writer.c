@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -142,29 +141,11 @@ static int mkdir_parents(const char *path, recd_err_t *err)
     return rc;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf path (no symlinks followed). Returns 0 when nothing is left. */
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A model name is one path component that the manifest, the registry and
  * URLs can all carry unchanged. */
-static int name_ok(const char *name)
+int recd_model_name_ok(const char *name)
 {
-    size_t n = strlen(name);
+    size_t n = name ? strlen(name) : 0;
     if (n == 0 || n > 63 || name[0] == '.')
         return 0;
     for (size_t i = 0; i < n; i++) {
@@ -200,7 +181,7 @@ recd_bundle_writer_t *recd_bundle_writer_new(const char *models_dir, const char 
         recd_err_set(err, RECD_EINVAL, "bundle writer: empty models directory");
         return NULL;
     }
-    if (!name || !name_ok(name)) {
+    if (!recd_model_name_ok(name)) {
         recd_err_set(err, RECD_EINVAL,
                      "bundle writer: model name '%s' must be 1-63 characters of [A-Za-z0-9._-] "
                      "not starting with '.'",
@@ -240,7 +221,7 @@ recd_bundle_writer_t *recd_bundle_writer_new(const char *models_dir, const char 
     }
     /* A leftover .tmp-<version> is the debris of a writer that died before
      * commit; nothing can read it, so it is replaced. */
-    if (remove_tree(w->tmp_dir) != 0) {
+    if (recd_remove_tree(w->tmp_dir) != 0) {
         recd_err_set(err, RECD_EIO, "%s: cannot remove stale directory: %s", w->tmp_dir,
                      strerror(errno));
         goto fail;
@@ -253,7 +234,7 @@ recd_bundle_writer_t *recd_bundle_writer_new(const char *models_dir, const char 
     w->tensors_fd = open(tpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->tensors_fd < 0) {
         recd_err_set(err, RECD_EIO, "%s: cannot create: %s", tpath, strerror(errno));
-        remove_tree(w->tmp_dir);
+        recd_remove_tree(w->tmp_dir);
         goto fail;
     }
     return w;
@@ -609,6 +590,6 @@ void recd_bundle_writer_abort(recd_bundle_writer_t *w)
         close(w->tensors_fd);
         w->tensors_fd = -1;
     }
-    remove_tree(w->tmp_dir);
+    recd_remove_tree(w->tmp_dir);
     writer_free(w);
 }

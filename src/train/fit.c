@@ -2,7 +2,6 @@
  * recd_train_fit: dataset -> schema -> split -> candidate model -> content
  * model -> ranker -> metrics -> bundle (atomic publish, DESIGN §3).
  */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -71,8 +70,8 @@ typedef struct mem_ctx {
     size_t ncr;
 } mem_ctx_t;
 
-static void mem_score(void *ctx, uint32_t u, const uint32_t *hist, size_t nh,
-                      const uint32_t *items, size_t n, float *out)
+static void mem_score(void *ctx, uint32_t u, const uint32_t *hist, size_t nh, const uint32_t *items,
+                      size_t n, float *out)
 {
     mem_ctx_t *c = ctx;
     tf_cand_user_vec(c->cand, c->s, u, hist, nh, c->scratch, c->u);
@@ -175,20 +174,9 @@ static int64_t next_version(const char *models_dir, const char *name)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", models_dir, name);
-    DIR *d = opendir(path);
-    int64_t mx = 0;
-    if (!d)
-        return 1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int64_t v;
-        if (recd_model_version_name(e->d_name, &v) && v > mx)
-            mx = v;
-    }
-    closedir(d);
-    return mx + 1;
+    int64_t v;
+    return recd_model_list_versions(path, &v, 1, 0) ? v + 1 : 1;
 }
-
 
 static json_t *ann_json(const recd_ann_spec_t *sp, const char *factory, size_t D, uint64_t seed)
 {
@@ -469,8 +457,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         free(perm);
     }
     if (o->verbose)
-        fprintf(stderr,
-                "recd-train fit: %zu users, %zu items, %zu events, %zu interactions%s\n",
+        fprintf(stderr, "recd-train fit: %zu users, %zu items, %zu events, %zu interactions%s\n",
                 ds->users.nrows, ds->items.nrows, ds->nevents, sp.ninter,
                 o->holdout ? " (holdout: leave-one-out, cold items, last part by time)" : "");
 
@@ -608,8 +595,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
                         cf[c][k] = j;
             }
         }
-        recd_trank_schema_t rs = {dtr.nfields, fnames, fb, ncr, cnames, cb,
-                                  (const size_t(*)[2])cf};
+        recd_trank_schema_t rs = {dtr.nfields, fnames, fb, ncr, cnames, cb, (const size_t(*)[2])cf};
         recd_trank_kind_t kind = o->ranker == RECD_FIT_WIDE_DEEP ? RECD_TRANK_WIDE_DEEP
                                  : o->ranker == RECD_FIT_LR      ? RECD_TRANK_LR
                                                                  : RECD_TRANK_DEEPFM;
@@ -648,10 +634,10 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
             ro.warm_tensor = rank_warm_tensor;
             ro.warm_ctx = &tw;
         }
-        recd_trank_data_t a = {dtr.n, dtr.nfields, dtr.ncrosses, dtr.off, dtr.ids, dtr.label,
-                               dtr.weight};
-        recd_trank_data_t v = {dva.n, dva.nfields, dva.ncrosses, dva.off, dva.ids, dva.label,
-                               dva.weight};
+        recd_trank_data_t a = {dtr.n,   dtr.nfields, dtr.ncrosses, dtr.off,
+                               dtr.ids, dtr.label,   dtr.weight};
+        recd_trank_data_t v = {dva.n,   dva.nfields, dva.ncrosses, dva.off,
+                               dva.ids, dva.label,   dva.weight};
         t0 = now_s();
         recd_trank_t *lr = NULL;
         if (kind != RECD_TRANK_LR && o->rank_warm_lr && !wb) {
@@ -731,7 +717,8 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     }
     /* ANN index over the final item vectors */
     char fbuf[32];
-    const char *factory = o->index ? o->index : recd_train_synth_default_index(N, fbuf, sizeof fbuf);
+    const char *factory =
+        o->index ? o->index : recd_train_synth_default_index(N, fbuf, sizeof fbuf);
     recd_ann_spec_t as;
     json_t *ja = NULL;
     if ((rc = recd_ann_spec_parse(factory, &as, err)) == 0) {
@@ -759,14 +746,14 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
     json_t *jtrain = json_pack(
         "{s:s, s:I, s:s, s:b, s:{s:b, s:f, s:f, s:I}, s:{s:I, s:I, s:I, s:I}, s:O, "
         "s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
-        "source", src, "seed", (json_int_t)o->seed, "ranker", RANKERS[o->ranker],
-        "watch_weighted", ww, "split", "holdout", o->holdout, "cold_frac", o->cold_frac,
-        "time_frac", o->time_frac, "seed", (json_int_t)o->seed, "dataset", "users",
-        (json_int_t)ds->users.nrows, "items", (json_int_t)N, "events", (json_int_t)ds->nevents,
-        "interactions", (json_int_t)sp.ninter, "metrics", metrics, "timing", "candidate_s",
-        res->cand_seconds, "ranker_s", res->rank_seconds, "content_s", res->content_seconds,
-        "candidate_examples_per_s", res->cand_examples_per_s, "ranker_examples_per_s",
-        res->rank_examples_per_s, "total_s", now_s() - t_all);
+        "source", src, "seed", (json_int_t)o->seed, "ranker", RANKERS[o->ranker], "watch_weighted",
+        ww, "split", "holdout", o->holdout, "cold_frac", o->cold_frac, "time_frac", o->time_frac,
+        "seed", (json_int_t)o->seed, "dataset", "users", (json_int_t)ds->users.nrows, "items",
+        (json_int_t)N, "events", (json_int_t)ds->nevents, "interactions", (json_int_t)sp.ninter,
+        "metrics", metrics, "timing", "candidate_s", res->cand_seconds, "ranker_s",
+        res->rank_seconds, "content_s", res->content_seconds, "candidate_examples_per_s",
+        res->cand_examples_per_s, "ranker_examples_per_s", res->rank_examples_per_s, "total_s",
+        now_s() - t_all);
     if (jtrain && o->holdout == TF_HOLDOUT_TIME)
         json_object_set_new(json_object_get(jtrain, "split"), "mode", json_string("time"));
     if (jtrain && wb)
@@ -778,8 +765,8 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         json_object_set_new(jtrain, "test_corrupted_labels",
                             json_string(o->test_corrupt_labels == 2 ? "inverted" : "shuffled"));
     man = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I, s:o, s:o, s:o, s:o}", "format",
-                    RECD_BUNDLE_FORMAT, "name", o->name, "version", (json_int_t)version,
-                    "created", created, "training", jtrain, "n_items", (json_int_t)N, "features",
+                    RECD_BUNDLE_FORMAT, "name", o->name, "version", (json_int_t)version, "created",
+                    created, "training", jtrain, "n_items", (json_int_t)N, "features",
                     tf_schema_json(&s), "candidate", jc, "ranker", jr, "ann", ja);
     if (man && jt)
         json_object_set_new(man, "content", jt);
@@ -807,8 +794,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
                 "items\n",
                 "stage", "seconds", "epochs", "examples/s", "candidate", res->cand_seconds,
                 cand->epochs, res->cand_examples_per_s, "ranker", res->rank_seconds, "-",
-                res->rank_examples_per_s, "content", res->content_seconds, "-", "-",
-                ncold_filled);
+                res->rank_examples_per_s, "content", res->content_seconds, "-", "-", ncold_filled);
 out:
     if (w)
         recd_bundle_writer_abort(w);

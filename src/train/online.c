@@ -41,7 +41,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -185,51 +184,13 @@ static void read_cfg(const char *model, cfg_t *c)
     recd_conf_free(def);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf (no symlinks followed); 0 when nothing is left. */
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Highest version directory of models_dir/model (0: none). */
 static int64_t highest_version(const char *models_dir, const char *model)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", models_dir, model);
-    DIR *d = opendir(path);
-    int64_t mx = 0;
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int64_t v;
-        if (recd_model_version_name(e->d_name, &v) && v > mx)
-            mx = v;
-    }
-    closedir(d);
-    return mx;
+    int64_t v;
+    return recd_model_list_versions(path, &v, 1, 0) ? v : 0;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -602,7 +563,7 @@ static int cycle(const char *events_dir, const char *models_dir, const cfg_t *c,
     if (version < live->version)
         version = live->version;
     version++;
-    if (remove_tree(staging) != 0 || mkdir(staging, 0755) != 0) {
+    if (recd_remove_tree(staging) != 0 || mkdir(staging, 0755) != 0) {
         rc = recd_err_set(err, RECD_EIO, "%s: cannot create the staging directory: %s", staging,
                           strerror(errno));
         decide(l, "failed", "%s", err->msg);
@@ -724,7 +685,7 @@ static int cycle(const char *events_dir, const char *models_dir, const cfg_t *c,
         decide(l, "failed", "%s", err->msg);
         goto out;
     }
-    if (fsync_dir(model_dir) != 0)
+    if (recd_fsync_dir(model_dir) != 0)
         recd_log_warn("trainer: fsync %s: %s", model_dir, strerror(errno));
     l->version = version;
     l->publish_ms = (mono_s() - t3) * 1e3;
@@ -743,7 +704,7 @@ out:
     tf_split_free(&sp);
     free(ex);
     json_decref(fr.metrics);
-    if (made_staging && remove_tree(staging) != 0)
+    if (made_staging && recd_remove_tree(staging) != 0)
         recd_log_warn("trainer: cannot remove %s: %s", staging, strerror(errno));
     l->duration_ms = (mono_s() - t0) * 1e3;
     return rc;
@@ -898,7 +859,7 @@ static void clean_staging(const cfg_t *c)
 {
     char staging[4096];
     snprintf(staging, sizeof staging, "%s/%s/%s", T.models_dir, c->model, STAGING);
-    if (remove_tree(staging) != 0)
+    if (recd_remove_tree(staging) != 0)
         recd_log_warn("trainer: cannot remove %s: %s", staging, strerror(errno));
 }
 

@@ -334,6 +334,28 @@ static json_t *num_or_null(double x)
     return x == x ? json_real(x) : json_null();
 }
 
+/* The per-thread counters of the event workers, summed. */
+typedef struct ev_totals {
+    uint64_t events, batches, invalid, full, failed, too_big, pending;
+    recd_hist_snap_t ack; /* ack latency, all threads merged */
+} ev_totals_t;
+
+static void sum_threads(ev_totals_t *tt)
+{
+    memset(tt, 0, sizeof *tt);
+    for (unsigned i = 0; i < E.nthreads; i++) {
+        ev_thread_t *t = &E.th[i];
+        tt->events += recd_stats_get(&t->events);
+        tt->batches += recd_stats_get(&t->batches);
+        tt->invalid += recd_stats_get(&t->invalid);
+        tt->full += recd_stats_get(&t->rejected_full);
+        tt->failed += recd_stats_get(&t->rejected_failed);
+        tt->too_big += recd_stats_get(&t->rejected_too_big);
+        tt->pending += atomic_load_explicit(&t->npend, memory_order_relaxed);
+        recd_hist_merge(&tt->ack, &t->ack_latency);
+    }
+}
+
 static json_t *events_json(void *arg)
 {
     (void)arg;
@@ -341,37 +363,26 @@ static json_t *events_json(void *arg)
     json_t *o = json_pack("{s:b}", "enabled", E.log != NULL);
     if (!E.log)
         return o;
-    uint64_t ev = 0, ba = 0, inv = 0, full = 0, fail = 0, big = 0, pend = 0;
-    recd_hist_snap_t h;
-    memset(&h, 0, sizeof h);
-    for (unsigned i = 0; i < E.nthreads; i++) {
-        ev_thread_t *t = &E.th[i];
-        ev += recd_stats_get(&t->events);
-        ba += recd_stats_get(&t->batches);
-        inv += recd_stats_get(&t->invalid);
-        full += recd_stats_get(&t->rejected_full);
-        fail += recd_stats_get(&t->rejected_failed);
-        big += recd_stats_get(&t->rejected_too_big);
-        pend += atomic_load_explicit(&t->npend, memory_order_relaxed);
-        recd_hist_merge(&h, &t->ack_latency);
-    }
+    ev_totals_t tt;
+    sum_threads(&tt);
     recd_evlog_stats_t s;
     recd_evlog_stats(E.log, &s);
     json_object_set_new(o, "fsync", json_string(cf->events_fsync));
     json_object_set_new(o, "dir", json_string(E.dir ? E.dir : ""));
     json_object_set_new(
-        o, "accepted", json_pack("{s:I,s:I}", "events", (json_int_t)ev, "batches", (json_int_t)ba));
+        o, "accepted",
+        json_pack("{s:I,s:I}", "events", (json_int_t)tt.events, "batches", (json_int_t)tt.batches));
     json_object_set_new(o, "rejected",
-                        json_pack("{s:I,s:I,s:I,s:I}", "invalid", (json_int_t)inv, "queue_full",
-                                  (json_int_t)full, "log_failed", (json_int_t)fail, "too_large",
-                                  (json_int_t)big));
-    json_object_set_new(o, "waiting_requests", json_integer((json_int_t)pend));
+                        json_pack("{s:I,s:I,s:I,s:I}", "invalid", (json_int_t)tt.invalid,
+                                  "queue_full", (json_int_t)tt.full, "log_failed",
+                                  (json_int_t)tt.failed, "too_large", (json_int_t)tt.too_big));
+    json_object_set_new(o, "waiting_requests", json_integer((json_int_t)tt.pending));
     json_object_set_new(o, "ack_latency_us",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h.count, "p50",
-                                  (json_int_t)recd_hist_quantile(&h, 0.5), "p99",
-                                  (json_int_t)recd_hist_quantile(&h, 0.99), "p999",
-                                  (json_int_t)recd_hist_quantile(&h, 0.999), "max",
-                                  (json_int_t)h.max_us));
+                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)tt.ack.count, "p50",
+                                  (json_int_t)recd_hist_quantile(&tt.ack, 0.5), "p99",
+                                  (json_int_t)recd_hist_quantile(&tt.ack, 0.99), "p999",
+                                  (json_int_t)recd_hist_quantile(&tt.ack, 0.999), "max",
+                                  (json_int_t)tt.ack.max_us));
     json_t *lg = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:i,s:s}", "records",
         (json_int_t)s.records, "bytes", (json_int_t)s.bytes, "segments", (json_int_t)s.segments,
@@ -404,19 +415,8 @@ static void events_prom(void *arg, char **buf, size_t *len, size_t *cap)
     (void)arg;
     if (!E.log)
         return;
-    uint64_t ev = 0, ba = 0, inv = 0, full = 0, fail = 0, big = 0;
-    recd_hist_snap_t h;
-    memset(&h, 0, sizeof h);
-    for (unsigned i = 0; i < E.nthreads; i++) {
-        ev_thread_t *t = &E.th[i];
-        ev += recd_stats_get(&t->events);
-        ba += recd_stats_get(&t->batches);
-        inv += recd_stats_get(&t->invalid);
-        full += recd_stats_get(&t->rejected_full);
-        fail += recd_stats_get(&t->rejected_failed);
-        big += recd_stats_get(&t->rejected_too_big);
-        recd_hist_merge(&h, &t->ack_latency);
-    }
+    ev_totals_t tt;
+    sum_threads(&tt);
     recd_evlog_stats_t s;
     recd_evlog_stats(E.log, &s);
     recd_stats_bufprintf(
@@ -445,10 +445,10 @@ static void events_prom(void *arg, char **buf, size_t *len, size_t *cap)
         "# HELP recd_event_log_recovered_truncated_bytes Torn tail cut at start-up.\n"
         "# TYPE recd_event_log_recovered_truncated_bytes gauge\n"
         "recd_event_log_recovered_truncated_bytes %llu\n",
-        (unsigned long long)ev, (unsigned long long)ba, (unsigned long long)inv,
-        (unsigned long long)full, (unsigned long long)fail, (unsigned long long)big,
-        (unsigned long long)s.bytes, (unsigned long long)s.segments, (unsigned long long)s.fsyncs,
-        (unsigned long long)s.queue_bytes, s.failed,
+        (unsigned long long)tt.events, (unsigned long long)tt.batches,
+        (unsigned long long)tt.invalid, (unsigned long long)tt.full, (unsigned long long)tt.failed,
+        (unsigned long long)tt.too_big, (unsigned long long)s.bytes, (unsigned long long)s.segments,
+        (unsigned long long)s.fsyncs, (unsigned long long)s.queue_bytes, s.failed,
         (unsigned long long)s.recovered_truncated_bytes);
     recd_stats_bufprintf(buf, len, cap,
                          "# HELP recd_event_ack_duration_seconds Time from a POST /v1/events "
@@ -456,7 +456,7 @@ static void events_prom(void *arg, char **buf, size_t *len, size_t *cap)
                          "# TYPE recd_event_ack_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (unsigned i = 0; i < RECD_PROM_NBUCKETS; i++) {
-        cum += h.prom[i];
+        cum += tt.ack.prom[i];
         recd_stats_bufprintf(buf, len, cap,
                              "recd_event_ack_duration_seconds_bucket{le=\"%g\"} %llu\n",
                              recd_prom_bounds_s[i], (unsigned long long)cum);
@@ -465,8 +465,8 @@ static void events_prom(void *arg, char **buf, size_t *len, size_t *cap)
                          "recd_event_ack_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
                          "recd_event_ack_duration_seconds_sum %.6f\n"
                          "recd_event_ack_duration_seconds_count %llu\n",
-                         (unsigned long long)h.count, (double)h.sum_us / 1e6,
-                         (unsigned long long)h.count);
+                         (unsigned long long)tt.ack.count, (double)tt.ack.sum_us / 1e6,
+                         (unsigned long long)tt.ack.count);
 }
 
 static json_t *history_json(void *arg)

@@ -1662,6 +1662,21 @@ static void show_experiments(json_t *a, void *ctx)
 
 /* ---- admin commands ---------------------------------------------------------------------- */
 
+/* A command without arguments (models, train, reload): parse the admin
+ * options, then send method path and show the answer with show(answer, ctx). */
+static int admin_noargs(const char *prog, int argc, char **argv, void (*usage)(FILE *),
+                        const char *method, const char *path,
+                        void (*show)(json_t *answer, void *ctx), void *ctx)
+{
+    admin_opts_t o;
+    int first, rc = admin_getopt(prog, argc, argv, &o, 0, usage, &first);
+    if (rc >= 0)
+        return rc;
+    if ((rc = want_args(prog, argc, first, 0, 0, usage)))
+        return rc;
+    return admin_run(prog, &o, method, path, NULL, show, ctx);
+}
+
 static void models_usage(FILE *f)
 {
     fprintf(f, "usage: recdctl models [options]\n"
@@ -1674,14 +1689,8 @@ static void models_usage(FILE *f)
 
 static int cmd_models(int argc, char **argv)
 {
-    const char *prog = "recdctl models";
-    admin_opts_t o;
-    int first, rc = admin_getopt(prog, argc, argv, &o, 0, models_usage, &first);
-    if (rc >= 0)
-        return rc;
-    if ((rc = want_args(prog, argc, first, 0, 0, models_usage)))
-        return rc;
-    return admin_run(prog, &o, "GET", "/admin/models", NULL, show_models, NULL);
+    return admin_noargs("recdctl models", argc, argv, models_usage, "GET", "/admin/models",
+                        show_models, NULL);
 }
 
 /* A version argument: a positive decimal integer. */
@@ -1824,15 +1833,8 @@ static void train_usage(FILE *f)
 
 static int cmd_train(int argc, char **argv)
 {
-    const char *prog = "recdctl train";
-    admin_opts_t o;
-    int first, rc = admin_getopt(prog, argc, argv, &o, 0, train_usage, &first);
-    if (rc >= 0)
-        return rc;
-    if ((rc = want_args(prog, argc, first, 0, 0, train_usage)))
-        return rc;
-    return admin_run(prog, &o, "POST", "/admin/train", NULL, show_text,
-                     "training started (progress and outcome: /stats \"trainer\")");
+    return admin_noargs("recdctl train", argc, argv, train_usage, "POST", "/admin/train", show_text,
+                        "training started (progress and outcome: /stats \"trainer\")");
 }
 
 static void reload_usage(FILE *f)
@@ -1845,14 +1847,8 @@ static void reload_usage(FILE *f)
 
 static int cmd_reload(int argc, char **argv)
 {
-    const char *prog = "recdctl reload";
-    admin_opts_t o;
-    int first, rc = admin_getopt(prog, argc, argv, &o, 0, reload_usage, &first);
-    if (rc >= 0)
-        return rc;
-    if ((rc = want_args(prog, argc, first, 0, 0, reload_usage)))
-        return rc;
-    return admin_run(prog, &o, "POST", "/admin/reload", NULL, show_text, "configuration reloaded");
+    return admin_noargs("recdctl reload", argc, argv, reload_usage, "POST", "/admin/reload",
+                        show_text, "configuration reloaded");
 }
 
 static void config_usage(FILE *f)

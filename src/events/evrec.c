@@ -1,7 +1,6 @@
 /* Event records: request validation and the log payload (include/recd/evrec.h). */
 #include "recd/evrec.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,10 +459,11 @@ int recd_evrec_decode_fast(const void *payload, size_t len, recd_evrec_t *ev, ch
      * refuses those past int64 */
     if (!k || !json_number_text(num) || (k > 18 && !strpbrk(num, ".eE")))
         return 1; /* (18 digits always fit int64; int64 -> double rounds as strtod) */
+    /* as jansson: an underflow (ERANGE with a tiny or zero result) is a
+     * value, an overflow (infinite) is refused */
     char *endp;
-    errno = 0;
     ev->value = strtod(num, &endp);
-    if (*endp || errno == ERANGE || !isfinite(ev->value))
+    if (*endp || !isfinite(ev->value))
         return 1;
     if (c.p < c.end && f_lit(&c, ",\"request_id\":") == 0 && f_str(&c, &ev->request_id, NULL) < 0)
         return 1;

@@ -1107,6 +1107,9 @@ static void test_decode_fast(void **state)
         "\"ab\":{}}",
         "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"impression\","
         "\"value\":123456789012345678}",
+        /* an underflow is a value for jansson too (only overflow is refused) */
+        "{\"ts\":1,\"user_id\":\"u\",\"item_id\":\"i\",\"type\":\"watch\","
+        "\"value\":9.9999999999999991e-309}",
     };
     static const char *const decline[] = {
         /* escapes, key order, unknown keys, spaces: valid JSON, other shape */

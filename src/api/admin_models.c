@@ -275,6 +275,23 @@ static int op_queue(admin_op_t *op, const char *subj)
     return 0;
 }
 
+/* A command for the manager on behalf of r (answered 503 when out of
+ * memory: then NULL). */
+static admin_op_t *op_new(recd_http_req_t *r, const char *subj, action_t act)
+{
+    admin_op_t *op = calloc(1, sizeof *op);
+    if (!op) {
+        refuse(r, subj, 503, "busy", NULL, "out of memory");
+        return NULL;
+    }
+    op->r = r;
+    op->srv = recd_http_req_server(r);
+    op->worker = recd_http_req_worker(r);
+    op->act = act;
+    op->t0_us = recd_time_mono_us();
+    return op;
+}
+
 /* ---- handlers ------------------------------------------------------------------------------- */
 
 int recd_api_h_admin_models(recd_http_req_t *r, void *arg)
@@ -370,20 +387,13 @@ int recd_api_h_admin_model_cmd(recd_http_req_t *r, void *arg)
             return 0;
         json_decref(body);
     }
-    admin_op_t *op = calloc(1, sizeof *op);
-    if (!op) {
-        refuse(r, subj, 503, "busy", NULL, "out of memory");
+    admin_op_t *op = op_new(r, subj, act);
+    if (!op)
         return 0;
-    }
-    op->r = r;
-    op->srv = recd_http_req_server(r);
-    op->worker = recd_http_req_worker(r);
-    op->act = act;
     op->has_name = 1;
     snprintf(op->name, sizeof op->name, "%s", name);
     op->want = want;
     op->pin = pin;
-    op->t0_us = recd_time_mono_us();
     return op_queue(op, subj);
 }
 
@@ -396,16 +406,9 @@ int recd_api_h_admin_rescan(recd_http_req_t *r, void *arg)
     if (no_query(r, subj) < 0 || body_object(r, subj, no_fields, 1, &body) < 0)
         return 0;
     json_decref(body);
-    admin_op_t *op = calloc(1, sizeof *op);
-    if (!op) {
-        refuse(r, subj, 503, "busy", NULL, "out of memory");
+    admin_op_t *op = op_new(r, subj, ACT_RESCAN);
+    if (!op)
         return 0;
-    }
-    op->r = r;
-    op->srv = recd_http_req_server(r);
-    op->worker = recd_http_req_worker(r);
-    op->act = ACT_RESCAN;
-    op->t0_us = recd_time_mono_us();
     return op_queue(op, subj);
 }
 

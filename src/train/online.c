@@ -150,6 +150,13 @@ static void set_state(const char *st)
     pthread_mutex_unlock(&T.mu);
 }
 
+/* Default of an integer key, from the config table (the one source). */
+static int64_t key_default(const char *path)
+{
+    const recd_conf_key_t *k = recd_conf_key_find(path);
+    return k ? k->def_int : 0;
+}
+
 static void read_cfg(const char *model, cfg_t *c)
 {
     const recd_conf_t *cur = recd_conf_current();
@@ -166,15 +173,15 @@ static void read_cfg(const char *model, cfg_t *c)
         c->max_memory_mb = k->trainer_max_memory_mb;
         c->epochs = k->trainer_epochs;
         c->max_events = k->trainer_max_events;
-    } else { /* out of memory: the documented defaults */
-        c->interval_s = 3600;
-        c->min_new_events = 10000;
-        c->holdout_pct = 10;
-        c->tolerance_bp = 50;
-        c->nice = 19;
-        c->max_memory_mb = 2048;
-        c->epochs = 2;
-        c->max_events = 2000000;
+    } else { /* out of memory: the config table's defaults */
+        c->interval_s = key_default("trainer.interval_s");
+        c->min_new_events = key_default("trainer.min_new_events");
+        c->holdout_pct = key_default("trainer.holdout_pct");
+        c->tolerance_bp = key_default("trainer.tolerance_bp");
+        c->nice = key_default("trainer.nice");
+        c->max_memory_mb = key_default("trainer.max_memory_mb");
+        c->epochs = key_default("trainer.epochs");
+        c->max_events = key_default("trainer.max_events");
     }
     const char *name = model && *model                                ? model
                        : k && k->trainer_model && *k->trainer_model   ? k->trainer_model

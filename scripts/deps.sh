@@ -13,8 +13,10 @@ set -euo pipefail
 
 PKGS_BUILD="gcc g++ make pkg-config libevent-dev libjansson-dev libssl-dev libopenblas-dev liblapack-dev libfaiss-dev"
 # promtool (prometheus), systemd-analyze (systemd), libFuzzer runtime
-# (libclang-rt-14-dev), curl for the integration tests.
-PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl"
+# (libclang-rt-14-dev), curl for the integration tests; nginx-light and
+# haproxy for the scale-out test (tests/integration/test_replicas.py runs
+# them as its own children from conf/nginx-recd.conf and conf/haproxy-recd.cfg).
+PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl nginx-light haproxy"
 # python3-torch: the PyTorch reference of make bench-train (loadtest/torch_train.py;
 # the bench skips it when torch is missing). Never in the test list: CI needs no torch.
 PKGS_BENCH="wrk nginx-light python3-numpy python3-torch"
@@ -52,7 +54,7 @@ fi
 
 echo "recd: installing ${missing[*]}" >&2
 
-# Packages with services (nginx, prometheus) start them from their
+# Packages with services (nginx, haproxy, prometheus) start them from their
 # maintainer scripts through invoke-rc.d; a policy-rc.d that exits 101
 # forbids that, so no stray daemon is left running after the install. An
 # existing policy that already forbids starting is left as it is; any other

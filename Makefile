@@ -68,10 +68,11 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
         asan fuzz fuzz-smoke bench bench-ann bench-events bench-swap bench-rank bench-recommend bench-train format install uninstall clean help check-config \
         soak
 
-all: $(PROG_BINS)
+all: $(PROG_BINS) $(BIN)/recd-load
 
 help:
 	@echo "make            build bin/recd"
+	@echo "                and bin/recd-load, the open-loop load generator (recd-load --help)"
 	@echo "make run        install missing packages, build, run recd with $(CONF)"
 	@echo "make test       install missing packages, run unit, integration, systemd tests"
 	@echo "make asan       the same tests on an ASan+UBSan build (build/asan)"
@@ -141,6 +142,20 @@ $(BIN)/%: $(B)/obj/daemon/%.o $(LIB)
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+# recd-load, the open-loop load generator: loadtest/recd-load.c and its
+# modules loadtest/load/*.c (also linked into the unit test test_loadgen).
+# Built by `all`, not installed.
+LOAD_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(sort $(wildcard loadtest/load/*.c)))
+$(BIN)/recd-load: $(B)/obj/loadtest/recd-load.o $(LOAD_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/tests/test_loadgen: $(B)/obj/tests/unit/test_loadgen.o $(LOAD_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL) -lcmocka

@@ -31,8 +31,9 @@ BINDIR = os.path.dirname(os.path.abspath(RECD_BIN))
 LOAD_BIN = os.path.join(BINDIR, "recd-load")
 MIXED = os.path.join(ROOT, "loadtest", "scenarios", "mixed.json")
 NAME_RE = re.compile(r"^sweep-sweeptest-(\d{8}T\d{6}Z)\.(json|txt)$")
-# short open-loop points: 1 s measured after 0.2 s of warmup
-QUICK = ["--seconds", "1", "--warmup", "0.2"]
+# short open-loop points: 1 s measured after 0.2 s of warmup; a request
+# still unanswered 2 s after it was sent is a timeout
+QUICK = ["--seconds", "1", "--warmup", "0.2", "--timeout-ms", "2000"]
 
 
 def require_tools():
@@ -146,7 +147,10 @@ def check_own_recd(doc):
     assert doc["model"]["manifest"]["n_items"] == 2000
 
 
-def check_points(doc, pcts, capacity):
+def check_points(doc, pcts, capacity, ok_upto):
+    """Offered rates and reports; points at or below ok_upto percent must
+    have been served (nearly) completely. Near and above the closed-loop
+    peak an open-loop point may fall behind, so only its shape is checked."""
     pts = doc["points"]
     assert [p["pct"] for p in pts] == pcts
     for p in pts:
@@ -158,8 +162,10 @@ def check_points(doc, pcts, capacity):
         assert r["offered_rps"] == pytest.approx(p["offered_rps"], abs=0.051)
         req = r["requests"]
         assert req["scheduled"] > 0
-        # a small bundle at these rates: nearly everything answered 2xx
-        assert req["ok"] >= 0.9 * req["scheduled"], req
+        assert req["completed"] + req["timeouts"] >= req["scheduled"] - req["conn_errors"]
+        if p["pct"] <= ok_upto:
+            # a small bundle at these rates: nearly everything answered 2xx
+            assert req["ok"] >= 0.9 * req["scheduled"], req
         for key in ("p50", "p90", "p99", "p999", "max"):
             assert r["latency_us"][key] > 0
         assert r["latency_us"]["p50"] <= r["latency_us"]["p99"] <= r["latency_us"]["max"]
@@ -186,16 +192,19 @@ def test_sweep_with_given_capacity(scenario, tmp_path):
     assert r.returncode == 0, r.stderr
     doc, txt = results(out)
     assert doc["complete"] is True and doc["aborted"] is None
+    # recd shut down cleanly (under ASan: no leak report)
+    assert doc["recd_exit"] == {"status": 0, "stopped_by_sweep": True}, doc["recd_exit"]
     assert doc["capacity"] == {"rps": 200.0, "source": "--capacity"}
     assert doc["wrk"] is None
     check_machine(doc)
     check_own_recd(doc)
-    check_points(doc, [25.0, 100.0], 200.0)
+    check_points(doc, [25.0, 100.0], 200.0, ok_upto=100)
     rows = table_rows(txt)
     assert set(rows) == {"25", "100"}
     assert float(rows["25"][1]) == 50.0 and float(rows["100"][1]) == 200.0
     r25 = doc["points"][0]["report"]
-    assert float(rows["25"][6]) == pytest.approx(r25["latency_us"]["p99"] / 1000.0, abs=0.006)
+    assert float(rows["25"][2]) == pytest.approx(r25["scheduled_rps"], abs=0.051)
+    assert float(rows["25"][7]) == pytest.approx(r25["latency_us"]["p99"] / 1000.0, abs=0.006)
     assert "sustainable open-loop capacity" in txt
     assert doc["sustainable"]["baseline_pct"] == 25.0
     # the table goes to stdout as well
@@ -214,6 +223,7 @@ def test_sweep_capacity_from_wrk(scenario, tmp_path):
     assert r.returncode == 0, r.stderr
     doc, txt = results(out)
     assert doc["complete"] is True
+    assert doc["recd_exit"]["status"] == 0, doc["recd_exit"]
     w = doc["wrk"]
     assert w["requests"] > 0 and w["duration_s"] > 0.5
     assert w["requests_per_s"] == pytest.approx(w["requests"] / w["duration_s"], rel=1e-3)
@@ -224,7 +234,7 @@ def test_sweep_capacity_from_wrk(scenario, tmp_path):
     assert cap["source"] == "wrk"
     assert cap["rps"] == round(w["requests_per_s"], 1)
     check_machine(doc)
-    check_points(doc, [25.0, 100.0], cap["rps"])
+    check_points(doc, [25.0, 100.0], cap["rps"], ok_upto=25)
     assert "%.1f req/s" % w["requests_per_s"] in txt
     assert "capacity (100%%): %.1f req/s from wrk" % cap["rps"] in txt
 
@@ -361,6 +371,8 @@ def test_recd_dies_mid_sweep(scenario, tmp_path):
     assert "during the 50% point: recd exited" in doc["aborted"]
     # the first point is whole; the one recd died in is recorded too; no third
     assert [pt["pct"] for pt in doc["points"]] == [25.0, 50.0]
+    assert doc["recd_exit"]["status"] == -signal.SIGKILL
+    assert doc["recd_exit"]["stopped_by_sweep"] is False
     assert doc["points"][0]["report"]["requests"]["ok"] > 0
     assert "INCOMPLETE" in txt and "[INCOMPLETE]" in txt.splitlines()[0]
     assert stdout == txt
@@ -388,6 +400,7 @@ def test_interrupt_writes_partial_results(scenario, tmp_path):
     assert [pt["pct"] for pt in doc["points"]] == [25.0]
     assert doc["points"][0]["report"]["requests"]["ok"] > 0
     assert "INCOMPLETE: interrupted" in txt
+    assert doc["recd_exit"] == {"status": 0, "stopped_by_sweep": True}, doc["recd_exit"]
     # the sweep stopped its recd and removed its temporary files
     deadline = time.monotonic() + scaled(10)
     while not pid_gone(recd_pid) and time.monotonic() < deadline:

@@ -174,14 +174,20 @@ def check_points(doc, pcts, capacity, ok_upto):
 def table_rows(txt):
     """{pct string: row fields} of the text table."""
     lines = txt.splitlines()
-    head = [i for i, l in enumerate(lines) if l.split()[:3] == ["pct", "offered", "achieved"]]
+    head = [i for i, l in enumerate(lines)
+            if l.split()[:4] == ["pct", "offered", "sched", "achieved"]]
     assert len(head) == 1, txt
     rows = {}
     for l in lines[head[0] + 1:]:
         f = l.split()
-        if f and re.fullmatch(r"[0-9.]+", f[0]):
-            rows[f[0]] = f
+        if not f or not re.fullmatch(r"[0-9.]+", f[0]):
+            break
+        rows[f[0]] = f
     return rows
+
+
+def rows_key(pct):
+    return "%g" % pct
 
 
 def test_sweep_with_given_capacity(scenario, tmp_path):
@@ -205,6 +211,20 @@ def test_sweep_with_given_capacity(scenario, tmp_path):
     r25 = doc["points"][0]["report"]
     assert float(rows["25"][2]) == pytest.approx(r25["scheduled_rps"], abs=0.051)
     assert float(rows["25"][7]) == pytest.approx(r25["latency_us"]["p99"] / 1000.0, abs=0.006)
+    # p99 by endpoint: every endpoint of the mix, values from the reports
+    lines = txt.splitlines()
+    at = lines.index("# p99 ms by endpoint:")
+    names = lines[at + 1].split()[1:]
+    assert set(names) == {"recommend", "score", "similar", "events"}
+    for i, p in enumerate(doc["points"]):
+        f = lines[at + 2 + i].split()
+        assert f[0] == rows_key(p["pct"]) and len(f) == 1 + len(names)
+        for name, cell in zip(names, f[1:]):
+            lat = (p["report"]["endpoints"].get(name) or {}).get("latency_us") or {}
+            if not lat.get("count"):
+                assert cell == "-", (name, cell)  # a 5 % endpoint may get no request in 1 s
+            else:
+                assert float(cell) == pytest.approx(lat["p99"] / 1000.0, abs=0.006), (name, cell)
     assert "sustainable open-loop capacity" in txt
     assert doc["sustainable"]["baseline_pct"] == 25.0
     # the table goes to stdout as well

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from bundlelib import make_bundle
-from conftest import RECD_BIN, ROOT, scaled
+from conftest import RECD_BIN, ROOT, http_request, scaled, wait_until
 
 SWEEP = os.path.join(ROOT, "loadtest", "sweep")
 BINDIR = os.path.dirname(os.path.abspath(RECD_BIN))
@@ -428,3 +428,43 @@ def test_interrupt_writes_partial_results(scenario, tmp_path):
     assert pid_gone(recd_pid), "recd %d still running after the sweep" % recd_pid
     assert os.listdir(tmp_path / "tmp") == []
     assert glob.glob(str(out / "*.tmp")) == []
+
+
+def test_sweep_against_running_recd(scenario, recd_factory, tmp_path):
+    """--target: the sweep uses a recd it did not start, reads only its
+    /stats, records the configuration as unknown (or as declared with
+    --config) and leaves that recd running."""
+    with open(scenario, encoding="utf-8") as f:
+        models_dir = os.path.dirname(json.load(f)["bundle"])
+    d = recd_factory(config={"models_dir": models_dir, "models": {"serve": "default"},
+                             "log": {"level": "warn"}})
+    wait_until(lambda: http_request("127.0.0.1", d.port, "GET", "/readyz").status == 200,
+               scaled(20), what="/readyz")
+    stats = http_request("127.0.0.1", d.port, "GET", "/stats").json()
+    out = tmp_path / "out"
+    r = run_sweep(["--bin", BINDIR, "--scenario", scenario, "--target", "127.0.0.1:%d" % d.port,
+                   "--points", "50", "--capacity", "100", "--out", str(out)] + QUICK, tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc, txt = results(out)
+    assert doc["complete"] is True and doc["own_recd"] is False
+    assert doc["target"] == "127.0.0.1:%d" % d.port
+    assert doc["config"]["known"] is False and "config unknown" in doc["config"]["note"]
+    assert "config unknown" in txt
+    assert stats["git"] in doc["machine"]["recd_version"]
+    assert doc["model"]["stats"]["default"]["items"] == 2000
+    check_points(doc, [50.0], 100.0, ok_upto=100)
+    assert doc["recd_exit"] is None
+    assert d.alive(), "the sweep stopped a recd it did not start"
+
+    # --config: recorded as declared, not verified
+    shutil.rmtree(out)
+    r = run_sweep(["--bin", BINDIR, "--scenario", scenario, "--target",
+                   "http://127.0.0.1:%d/" % d.port, "--config", d.config_path, "--points", "50",
+                   "--capacity", "100", "--out", str(out)] + QUICK, tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc, txt = results(out)
+    assert doc["config"]["known"] is False
+    assert doc["config"]["file"] == d.config_path
+    assert doc["config"]["content"] == d.config
+    assert "not verified" in doc["config"]["note"]
+    assert d.alive()

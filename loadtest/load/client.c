@@ -47,6 +47,7 @@ struct lg_client {
     unsigned max_conns;
     const struct timeval *tv_timeout; /* a libevent common timeout */
     lg_done_fn done;
+    lg_fill_fn fill;
     void *arg;
     conn_t *all, *idle;
     unsigned nconns;
@@ -266,22 +267,20 @@ static void conn_send(conn_t *k, lg_req_t *r)
         try_write(k);
 }
 
-/* Hand queued requests to idle or new connections. */
+/* Hand queued requests to idle or new connections, in FIFO order. */
 static void pump(lg_client_t *c)
 {
-    while (c->q_head) {
-        if (c->idle) {
-            conn_send(c->idle, q_pop(c));
-        } else if (c->nconns < c->max_conns) {
-            conn_t *k = conn_open(c);
-            lg_req_t *r = q_pop(c);
-            if (k)
-                conn_send(k, r);
-            else
-                c->done(c->arg, r, LG_OUT_CONN_ERROR, 0, now_ns());
-        } else {
-            break;
+    while (c->q_head && (c->idle || c->nconns < c->max_conns)) {
+        lg_req_t *r = q_pop(c);
+        if (!r->data && (!c->fill || c->fill(c->arg, r) < 0)) {
+            c->done(c->arg, r, LG_OUT_CONN_ERROR, 0, now_ns());
+            continue;
         }
+        conn_t *k = c->idle ? c->idle : conn_open(c);
+        if (k)
+            conn_send(k, r);
+        else
+            c->done(c->arg, r, LG_OUT_CONN_ERROR, 0, now_ns());
     }
 }
 
@@ -433,7 +432,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- the client ------------------------------------------------------------------ */
 
 lg_client_t *lg_client_new(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-                           unsigned max_conns, unsigned timeout_ms, lg_done_fn done, void *arg)
+                           unsigned max_conns, unsigned timeout_ms, lg_done_fn done,
+                           lg_fill_fn fill, void *arg)
 {
     lg_client_t *c = calloc(1, sizeof *c);
     if (!c || salen > sizeof c->sa) {
@@ -451,6 +451,7 @@ lg_client_t *lg_client_new(struct event_base *base, const struct sockaddr *sa, s
         return NULL;
     }
     c->done = done;
+    c->fill = fill;
     c->arg = arg;
     return c;
 }

@@ -31,12 +31,14 @@
 
 struct event_base;
 
-/* One request. data is owned by the request until it is written. */
+/* One request. Its bytes are made by the fill callback when a connection
+ * takes it (so a long queue holds no request bodies) and freed once
+ * written. */
 typedef struct lg_req {
     struct lg_req *next; /* FIFO link */
     uint64_t t_ns;       /* intended send time (monotonic ns) */
     uint64_t sent_ns;    /* handed to a connection (monotonic ns) */
-    char *data;          /* the HTTP request bytes (freed once written) */
+    char *data;          /* the HTTP request bytes, or NULL until filled */
     size_t len;
     uint32_t nevents;
     uint8_t ep;
@@ -44,13 +46,19 @@ typedef struct lg_req {
 } lg_req_t;
 
 typedef void (*lg_done_fn)(void *arg, lg_req_t *req, lg_outcome_t out, int status, uint64_t now_ns);
+/* Set req->data/len (malloc'ed) just before req is written; 0, or -1 (the
+ * request then ends as LG_OUT_CONN_ERROR). Called in FIFO order. Must not
+ * call the lg_client functions. */
+typedef int (*lg_fill_fn)(void *arg, lg_req_t *req);
 
 typedef struct lg_client lg_client_t;
 
-/* A client for the address sa (copied). timeout_ms > 0. NULL when out of
+/* A client for the address sa (copied). timeout_ms > 0; fill may be NULL
+ * when every submitted request already has its data. NULL when out of
  * memory. */
 lg_client_t *lg_client_new(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-                           unsigned max_conns, unsigned timeout_ms, lg_done_fn done, void *arg);
+                           unsigned max_conns, unsigned timeout_ms, lg_done_fn done,
+                           lg_fill_fn fill, void *arg);
 /* Open one connection ahead of the run, waiting for it (blocking) at most
  * timeout_ms; it becomes idle in the pool. 0, or the errno of the failure
  * (ECONNREFUSED, ETIMEDOUT, ...). */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Streams of the run's seed (arrival.c uses stream 1). */
-enum { STREAM_REQUESTS = 2, STREAM_USER_PERM = 3, STREAM_ITEM_SHUFFLE = 4 };
+enum { STREAM_REQUESTS = 2, STREAM_USER_PERM = 3, STREAM_ITEM_SHUFFLE = 4, STREAM_MIX = 5 };
 
 static int gerr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int gerr(char *err, size_t n, const char *fmt, ...)
@@ -232,6 +232,7 @@ int lg_gen_init(lg_gen_t *g, const lg_scenario_t *s, const lg_bundle_t *b, uint6
     if (b->nitems == 0 || b->nitems > UINT32_MAX / 2)
         return gerr(err, n, "scenario bundle: %zu items (need 1..%u)", b->nitems, UINT32_MAX / 2);
     recd_rng_seed_stream(&g->rng, seed, STREAM_REQUESTS);
+    recd_rng_seed_stream(&g->mix_rng, seed, STREAM_MIX);
     if (lg_zipf_init(&g->users, s->users.count, s->users.zipf_s) < 0 ||
         lg_zipf_init(&g->items, b->nitems, s->items.zipf_s) < 0)
         return gerr(err, n, "out of memory");
@@ -414,7 +415,17 @@ static void add_event(lg_gen_t *g, lg_buf_t *b, int64_t now_s)
     lg_buf_addc(b, '}');
 }
 
+int lg_gen_pick(lg_gen_t *g)
+{
+    return pick_weighted(&g->mix_rng, g->s->mix, LG_EP_COUNT, g->mix_total);
+}
+
 int lg_gen_next(lg_gen_t *g, lg_request_t *r, int64_t now_s)
+{
+    return lg_gen_build(g, lg_gen_pick(g), r, now_s);
+}
+
+int lg_gen_build(lg_gen_t *g, int ep, lg_request_t *r, int64_t now_s)
 {
     const lg_scenario_t *s = g->s;
     lg_buf_reset(&r->path);
@@ -422,7 +433,7 @@ int lg_gen_next(lg_gen_t *g, lg_request_t *r, int64_t now_s)
     r->nevents = 0;
     r->cold = 0;
     r->nhistory = 0;
-    r->ep = pick_weighted(&g->rng, s->mix, LG_EP_COUNT, g->mix_total);
+    r->ep = ep;
     lg_buf_t *b = &r->body;
     switch (r->ep) {
     case LG_EP_RECOMMEND:

@@ -36,7 +36,8 @@ typedef struct lg_valgen {
 typedef struct lg_gen {
     const lg_scenario_t *s;
     const lg_bundle_t *b;
-    recd_rng_t rng;
+    recd_rng_t rng;     /* request contents */
+    recd_rng_t mix_rng; /* endpoint choice, a separate stream so it can be drawn early */
     lg_zipf_t users, items;
     uint32_t *user_of_rank; /* rank → user number */
     uint32_t *item_of_rank; /* rank → item index */
@@ -68,8 +69,15 @@ typedef struct lg_request {
  * g. */
 int lg_gen_init(lg_gen_t *g, const lg_scenario_t *s, const lg_bundle_t *b, uint64_t seed, char *err,
                 size_t errlen);
-/* Draw the next request into r (its buffers reset first); now_s is the
- * events' "ts". 0, or -1 when out of memory. */
+/* Draw the endpoint of the next request (LG_EP_*) by the mix weights. */
+int lg_gen_pick(lg_gen_t *g);
+/* Build a request for endpoint ep into r (its buffers reset first); now_s
+ * is the events' "ts". Endpoints and contents come from separate random
+ * streams: picking every endpoint first and building later gives the same
+ * requests as lg_gen_next(), as long as they are built in order. 0, or -1
+ * when out of memory. */
+int lg_gen_build(lg_gen_t *g, int ep, lg_request_t *r, int64_t now_s);
+/* lg_gen_build(g, lg_gen_pick(g), r, now_s). */
 int lg_gen_next(lg_gen_t *g, lg_request_t *r, int64_t now_s);
 /* Append the request as HTTP/1.1 bytes (keep-alive, Content-Length) for
  * the Host header value host. */

@@ -183,7 +183,8 @@ def test_counts_match_recd_stats(d, scn, tmp_path):
     assert abs(rep["scheduled_rps"] / r - 1) < 0.15
     share = rep["endpoints"]["recommend"]["scheduled"] / req["scheduled"]
     assert 0.7 < share < 0.9, share
-    assert rep["offered_rps"] == r and rep["arrival"] == "poisson" and rep["seed"] == 1
+    assert abs(rep["offered_rps"] - r) < 1e-9 * r  # 12 significant digits
+    assert rep["arrival"] == "poisson" and rep["seed"] == 1
     assert rep["bundle"]["items"] == N_ITEMS and rep["bundle"]["version"] == 1
     assert rep["target"] == target(d) and rep["scenario"] == "itest"
     assert 2.3 < rep["duration_s"] < 2.5 + scaled(1.0)
@@ -226,7 +227,9 @@ def test_http_errors_counted(recd_factory, models, scn, tmp_path):
 
 def test_stall_shows_in_latency_not_only_service(d, scn, tmp_path):
     out = tmp_path / "report.json"
-    r = rate(100)
+    # not scaled for sanitizer builds: p99 needs a few hundred requests, and
+    # 100 small recommendations a second on one connection is light for them
+    r = 100
     proc = subprocess.Popen([load_bin(), "--target", target(d), "--scenario",
                              scn(mix={"recommend": 1}), "--rate", str(r), "--arrival",
                              "constant", "--connections", "1", "--duration", "2.5",

@@ -5,7 +5,7 @@
  * offered rate, independent of how fast recd answers; latency is measured
  * from each request's intended send time, so a stalled server shows up in
  * the latency instead of silently slowing the generator down (no
- * coordinated omission). Service time (handed to a connection → response
+ * coordinated omission). Service time (first byte written → response
  * complete) is kept separately.
  *
  * One thread, one libevent event_base: a timerfd-precise schedule timer

@@ -234,6 +234,8 @@ static conn_t *conn_open(lg_client_t *c)
 static void try_write(conn_t *k)
 {
     lg_req_t *r = k->req;
+    if (k->out_off == 0)
+        r->sent_ns = now_ns(); /* service time starts with the first byte written */
     while (r->data && k->out_off < r->len) {
         ssize_t n = send(k->fd, r->data + k->out_off, r->len - k->out_off, MSG_NOSIGNAL);
         if (n > 0) {
@@ -261,8 +263,7 @@ static void conn_send(conn_t *k, lg_req_t *r)
     k->body_left = 0;
     k->scanned = 0;
     c->inflight++;
-    r->sent_ns = now_ns();
-    evtimer_add(k->timer, c->tv_timeout);
+    evtimer_add(k->timer, c->tv_timeout); /* the timeout includes a connect */
     if (k->connected)
         try_write(k);
 }

@@ -37,7 +37,7 @@ struct event_base;
 typedef struct lg_req {
     struct lg_req *next; /* FIFO link */
     uint64_t t_ns;       /* intended send time (monotonic ns) */
-    uint64_t sent_ns;    /* handed to a connection (monotonic ns) */
+    uint64_t sent_ns;    /* first byte written (monotonic ns; 0 before) */
     char *data;          /* the HTTP request bytes, or NULL until filled */
     size_t len;
     uint32_t nevents;

@@ -4,8 +4,8 @@
  *
  * Latency is measured from each request's intended send time (so queueing
  * in the generator or at the server counts: no coordinated omission),
- * service time from when the request was handed to a connection to the end
- * of its response. Both go into recd's log-linear histogram (recd/stats.h);
+ * service time from the request's first byte written to the end of its
+ * response. Both go into recd's log-linear histogram (recd/stats.h);
  * reported percentiles are recd_hist_quantile()'s: the upper edge of the
  * bucket, clamped to the maximum.
  */

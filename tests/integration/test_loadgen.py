@@ -493,3 +493,52 @@ def test_server_closing_every_connection(recd_factory, models, scn, tmp_path):
     assert req["ok"] == req["completed"] == req["scheduled"] > 0
     # the first request uses the connection opened before the run
     assert rep["connections_opened"] == req["sent"]
+
+
+def test_server_closes_idle_connections(recd_factory, models, scn, tmp_path):
+    """recd closes keep-alive connections idle for 150 ms; at 4 requests/s
+    (constant) each request finds its idle connection closed: recd-load
+    notices, opens a new one, and loses no request."""
+    cfg = recd_config(models)
+    cfg["http"] = {"keepalive_timeout_ms": 150}
+    d4 = recd_factory(config=cfg, name="idleclose")
+    wait_until(lambda: d4.get("/readyz").status == 200, scaled(30), what="/readyz 200")
+    out = tmp_path / "report.json"
+    before = d4.stats()
+    run_load(["--target", target(d4), "--scenario", scn(), "--rate", 4, "--arrival",
+              "constant", "--duration", 2, "--json", out, "--quiet"])
+    rep = json.loads(out.read_text())
+    check_against_stats(rep, before, d4.stats())
+    req = rep["requests"]
+    assert req["ok"] == req["scheduled"] == 8, req
+    assert rep["connections_opened"] >= 7, rep["connections_opened"]
+
+
+def test_timeouts_while_server_stalls(d, scn, tmp_path):
+    """Requests unanswered within --timeout-ms are timeouts; their
+    connections are replaced and the run goes on."""
+    out = tmp_path / "report.json"
+    proc = subprocess.Popen([load_bin(), "--target", target(d), "--scenario",
+                             scn(mix={"recommend": 1}), "--rate", "50", "--arrival", "constant",
+                             "--connections", "4", "--timeout-ms", "300", "--duration", "2.5",
+                             "--json", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.6)
+        d.signal(signal.SIGSTOP)
+        time.sleep(1.0)
+    finally:
+        d.signal(signal.SIGCONT)
+    so, se = proc.communicate(timeout=scaled(30))
+    assert proc.returncode == 0, se
+    rep = json.loads(out.read_text())
+    req = rep["requests"]
+    # the 4 connections' requests during the stall time out, the rest wait
+    # in the queue or are answered once recd runs again
+    assert req["timeouts"] >= 4, req
+    assert req["ok"] > 50, req
+    assert req["scheduled"] == req["completed"] + req["timeouts"] + req["conn_errors"], req
+    assert rep["connections_opened"] > 4
+    assert rep["endpoints"]["recommend"]["timeouts"] == req["timeouts"]
+    # a timed-out request never waited in service longer than the timeout
+    assert rep["service_us"]["max"] < 300000 + scaled(0.2) * 1e6, rep["service_us"]

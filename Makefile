@@ -66,7 +66,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps deps-test deps-bench run test test-unit test-integration test-systemd test-fuzz-replay \
         asan fuzz fuzz-smoke bench bench-ann bench-events bench-swap bench-rank bench-recommend bench-train format install uninstall clean help check-config \
-        soak
+        soak sweep
 
 all: $(PROG_BINS) $(BIN)/recd-load
 
@@ -79,13 +79,16 @@ help:
 	@echo "make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make models     train models/default/1 on the built-in synthetic world if missing"
 	@echo "make bench      wrk against recd /healthz and nginx, side by side; then bench-ann,"
-	@echo "                bench-rank, bench-recommend, bench-events, bench-swap and bench-train"
+	@echo "                bench-rank, bench-recommend, bench-events, bench-swap, bench-train and"
+	@echo "                a short sweep (10 s per point)"
 	@echo "make bench-ann  ANN index types: build, memory, latency, recall (BENCH_ANN_ARGS)"
 	@echo "make bench-rank candidates/s and GFLOP/s of DeepFM and Wide&Deep vs sgemm"
 	@echo "make bench-recommend  wrk on POST /v1/recommend, 100k catalog, 300 candidates"
 	@echo "make bench-train  training examples/s vs PyTorch (one thread), make models wall time"
 	@echo "make bench-events  POST /v1/events per fsync policy and batch size; recommend p99 under ingest"
 	@echo "make bench-swap  recommend p99 during model swaps and training; swap RSS; publish-to-serving"
+	@echo "make sweep      capacity sweep: wrk closed-loop peak, then open-loop recd-load points"
+	@echo "                (SCENARIO, SWEEP_SECONDS, SWEEP_POINTS, SWEEP_ARGS); docs/PERFORMANCE.md"
 	@echo "make soak       SIGKILL crash rounds against event ingest (ROUNDS, default 200 per policy)"
 	@echo "make format     clang-format the C sources"
 	@echo "make install    install binary, config, unit (PREFIX=$(PREFIX) DESTDIR=)"
@@ -210,7 +213,7 @@ test-fuzz-replay: $(FUZZ_REPLAY_BINS)
 	    { echo "fuzz replay: $$t FAILED (see tests/fuzz/regressions/$$t)"; exit 1; }; \
 	done
 
-test-integration: $(PROG_BINS)
+test-integration: $(PROG_BINS) $(BIN)/recd-load
 	$(Q)RECD_BIN=$(abspath $(BIN)/recd) $(PYTHON) -m pytest -q -ra tests/integration
 
 test-systemd:
@@ -256,6 +259,7 @@ bench: deps-bench all $(B)/bench/bench_ann $(B)/bench/bench_rank
 	$(Q)loadtest/bench_events.sh $(abspath $(BIN))
 	$(Q)loadtest/bench_swap.sh $(abspath $(BIN))
 	$(Q)loadtest/bench_train.sh $(abspath $(BIN))
+	$(Q)loadtest/sweep --scenario $(SCENARIO) --bin $(BIN) --seconds 10 --points $(SWEEP_POINTS)
 
 # bench-swap: open-loop /v1/recommend p99 steady vs during continuous swaps
 # vs while the trainer runs, peak RSS during a swap, publish-to-serving
@@ -292,9 +296,21 @@ soak: all
 	$(Q)RECD_BIN=$(abspath $(BIN)/recd) $(PYTHON) loadtest/crash_harness.py \
 	    --rounds $(or $(ROUNDS),200) $(SOAK_ARGS)
 
+# sweep: the closed-loop peak (wrk over recd-load's dumped requests), then
+# open-loop recd-load points at SWEEP_POINTS percent of it, on its own recd;
+# results in loadtest/results/sweep-<scenario>-<UTC>.{json,txt}. About
+# 4 minutes at the defaults. Not part of `make bench` (run it on a quiet machine).
+SCENARIO      ?= loadtest/scenarios/mixed.json
+SWEEP_SECONDS ?= 30
+SWEEP_POINTS  ?= 25,50,75,90,100,120
+SWEEP_ARGS    ?=
+sweep: deps-bench all
+	$(Q)loadtest/sweep --scenario $(SCENARIO) --bin $(BIN) --seconds $(SWEEP_SECONDS) \
+	    --points $(SWEEP_POINTS) $(SWEEP_ARGS)
+
 # ---- housekeeping ---------------------------------------------------------------
 format:
-	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c daemon/train/*.c daemon/train/*.h tests/unit/*.c tests/fuzz/*.c loadtest/*.c)
+	clang-format -i $(LIB_SRCS) $(wildcard src/*/*.cpp src/*/*.h include/recd/*.h daemon/*.c daemon/train/*.c daemon/train/*.h tests/unit/*.c tests/fuzz/*.c loadtest/*.c loadtest/load/*.c loadtest/load/*.h)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/recd \

@@ -351,7 +351,7 @@ BY_USER_LOCATIONS = """
 def test_nginx_users_partitioned_by_hash_keep_their_history(up, tmp_path):
     """README's alternative to one events replica: a user's events
     (POST /v1/events?user_id=U, one user per batch; recd ignores the query
-    string of a POST) and GET /v1/recommend?user_id=U go to the same
+    string of POST /v1/events) and GET /v1/recommend?user_id=U go to the same
     replica by nginx's consistent hash, so each replica has its users'
     histories."""
     rl.require_program("nginx", "nginx-light")

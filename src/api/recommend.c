@@ -363,7 +363,13 @@ static json_t *query_to_json(recd_http_req_t *r, apierr_t *e)
 static recd_bundle_t *acquire_model(const char *name, apierr_t *e)
 {
     recd_bundle_t *b = recd_model_acquire(name);
-    if (!b)
+    /* Before the first versions are served (start-up) a missing model is
+     * not yet known to be unknown: 503 + Retry-After, so a proxy retries
+     * another replica instead of passing a 404 on to the client. */
+    if (!b && !recd_api_is_ready())
+        aerr(e, 503, "not_ready", "model", "recd is starting: model \"%s\" is not loaded yet",
+             name);
+    else if (!b)
         aerr(e, 404, "unknown_model", "model", "no model named \"%s\" is being served", name);
     return b;
 }

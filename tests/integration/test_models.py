@@ -67,9 +67,12 @@ def test_readyz_503_without_models(recd_factory):
     m = d.stats()["models"]["default"]
     assert m["version"] == 0
     assert "no version" in m["last_error"]["message"]
+    # not ready: the model endpoints say so (503 + Retry-After, so a proxy
+    # tries another replica), not 404
     r = d.request("POST", "/v1/recommend", body={"user_id": "u"})
-    assert r.status == 404 and r.error()["code"] == "unknown_model", r
-    assert r.error()["field"] == "model"
+    assert r.status == 503 and r.error()["code"] == "not_ready", r
+    assert r.error()["field"] == "model" and r.header("Retry-After") is not None
+    assert d.get("/v1/similar/i1").error()["code"] == "not_ready"
 
 
 def test_readyz_turns_200_after_load(recd_factory, tmp_path):
@@ -90,7 +93,8 @@ def test_readyz_turns_200_after_load(recd_factory, tmp_path):
         assert r.status == 503 and r.error()["code"] == "not_ready", r
         # not ready means no model yet: requests say so instead of failing
         q = d.request("POST", "/v1/recommend", body={"user_id": "u"})
-        assert q.status in (404, 200), q
+        assert q.status == 200 or (q.status == 503 and q.error()["code"] == "not_ready"
+                                   and q.header("Retry-After") is not None), q
         time.sleep(0.02)
     assert seen[-1] == 200, "never ready: %r" % seen[-10:]
     assert 503 in seen, "expected /readyz 503 before the model finished loading"
@@ -162,7 +166,7 @@ def test_bad_model_next_to_good_one(recd_factory, tmp_path):
     r = d.request("POST", "/v1/recommend", body={"user_id": "u", "history": ["i3"]})
     assert r.status == 200 and r.json()["model"]["name"] == "good", r
     r = d.request("POST", "/v1/recommend", body={"user_id": "u", "model": "bad"})
-    assert r.status == 404 and r.error()["code"] == "unknown_model", r
+    assert r.status == 503 and r.error()["code"] == "not_ready", r
 
 
 def reseal(bundle_dir):

@@ -543,8 +543,8 @@ def test_haproxy_failover_no_failed_request(up, haproxy, sig):
 def test_replica_without_model_gets_no_request_through(up, recd_factory, tmp_path, kind):
     """A replica whose port is open but whose model is not loaded (what a
     restarted replica is until its models are in; here for good: its
-    models_dir is empty) answers the model endpoints 404 unknown_model and
-    /readyz 503. Through nginx (no active checks) it gets requests and
+    models_dir is empty) answers the model endpoints and /readyz 503
+    not_ready. Through nginx (no active checks) it gets requests and
     nginx asks the other replica; HAProxy's /readyz check keeps it DOWN."""
     empty = tmp_path / "no-models"
     (empty / "default").mkdir(parents=True)
@@ -553,7 +553,7 @@ def test_replica_without_model_gets_no_request_through(up, recd_factory, tmp_pat
                                 "log": {"level": "info"}}, name="lame")
     assert lame.get("/readyz").status == 503
     r = lame.get("/v1/recommend?user_id=x")
-    assert r.status == 404 and r.error()["code"] == "unknown_model", r
+    assert r.status == 503 and r.error()["code"] == "not_ready", r
     lame_addr = "127.0.0.1:%d" % lame.port
     d = str(tmp_path / kind)
     port = free_port()

@@ -16,7 +16,8 @@ PKGS_BUILD="gcc g++ make pkg-config libevent-dev libjansson-dev libssl-dev libop
 # (libclang-rt-14-dev), curl for the integration tests; nginx-light and
 # haproxy for the scale-out test (tests/integration/test_replicas.py runs
 # them as its own children from conf/nginx-recd.conf and conf/haproxy-recd.cfg).
-PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl nginx-light haproxy"
+# wrk: the closed-loop capacity of the sweep test (tests/integration/test_sweep.py).
+PKGS_TEST="libcmocka-dev python3-pytest python3-numpy python3-faiss prometheus openssl clang libclang-rt-14-dev systemd curl nginx-light haproxy wrk"
 # python3-torch: the PyTorch reference of make bench-train (loadtest/torch_train.py;
 # the bench skips it when torch is missing). Never in the test list: CI needs no torch.
 PKGS_BENCH="wrk nginx-light python3-numpy python3-torch"

@@ -468,3 +468,56 @@ def test_sweep_against_running_recd(scenario, recd_factory, tmp_path):
     assert doc["config"]["content"] == d.config
     assert "not verified" in doc["config"]["note"]
     assert d.alive()
+
+
+# --------------------------------------------------------------------------
+# the sustainability rule, on made-up reports
+# --------------------------------------------------------------------------
+
+def load_sweep_module():
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("recd_sweep", SWEEP)
+    spec = importlib.util.spec_from_loader("recd_sweep", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def fake_point(pct, rps, ok_rps, eps):
+    """A point whose report has the given ok rate and per-endpoint p99s (us)."""
+    return {"pct": pct, "offered_rps": rps,
+            "report": {"scheduled_rps": rps, "ok_rps": ok_rps,
+                       "latency_us": {"p99": max(eps.values()), "count": 100},
+                       "endpoints": {ep: {"latency_us": {"p99": v, "count": 100}}
+                                     for ep, v in eps.items()}}}
+
+
+def interpret(mod, points):
+    sw = object.__new__(mod.Sweep)
+    sw.result = {"points": points}
+    return sw.interpret()
+
+
+def test_sustainable_rule_is_per_endpoint():
+    mod = load_sweep_module()
+    base = {"recommend": 10000, "events": 100000}
+    pts = [fake_point(25, 100, 100, base),
+           # recommend grew 9x: still sustainable although the overall p99
+           # (the events') barely moved
+           fake_point(50, 200, 199.5, {"recommend": 89000, "events": 101000}),
+           # recommend grew 10x while the overall p99 is only 1.1x the
+           # baseline's: not sustainable
+           fake_point(75, 300, 300, {"recommend": 100000, "events": 110000}),
+           # keeps its latencies but drops below 99% of the schedule
+           fake_point(100, 400, 395, base)]
+    s = interpret(mod, pts)
+    assert s["pct"] == 50 and s["rps"] == 200, s
+    assert [p["sustainable"] for p in pts] == [True, True, False, False]
+    assert pts[2]["p99_over"] == {"recommend": 100000}
+    assert pts[3]["keeps_up"] is False and pts[3]["p99_bounded"] is True
+    assert s["endpoint_p99_limit_us"] == {"recommend": 100000, "events": 1000000}
+    # without a 25% point the lowest point is the baseline
+    pts = [fake_point(50, 200, 200, base), fake_point(90, 360, 360, base)]
+    s = interpret(mod, pts)
+    assert s["baseline_pct"] == 50 and s["pct"] == 90 and s["note"], s

@@ -368,7 +368,10 @@ def pid_gone(pid):
         return True
 
 
-def test_recd_dies_mid_sweep(scenario, tmp_path):
+def sweep_disturbed_at_point_2(scenario, tmp_path, disturb):
+    """Start a three-point sweep, call disturb(sweep process, recd pid) once
+    the second point has begun, and wait for the sweep to end. Returns
+    (process, recd pid, stdout, stderr including what was read early)."""
     out = tmp_path / "out"
     p = start_sweep(["--bin", BINDIR, "--scenario", scenario, "--points", "25,50,100",
                      "--capacity", "100", "--out", str(out)] + QUICK, tmp_path)
@@ -377,13 +380,19 @@ def test_recd_dies_mid_sweep(scenario, tmp_path):
         line = read_until(p, "recd pid ", seen)
         recd_pid = int(re.search(r"recd pid (\d+)", line).group(1))
         read_until(p, "point 2/3", seen)
-        os.kill(recd_pid, signal.SIGKILL)
+        disturb(p, recd_pid)
         stdout, stderr = p.communicate(timeout=scaled(30))
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    stderr = "".join(seen) + stderr
+    return p, recd_pid, stdout, "".join(seen) + stderr
+
+
+def test_recd_dies_mid_sweep(scenario, tmp_path):
+    out = tmp_path / "out"
+    p, _, stdout, stderr = sweep_disturbed_at_point_2(
+        scenario, tmp_path, lambda p, pid: os.kill(pid, signal.SIGKILL))
     assert p.returncode == 1, stderr
     assert "recd exited (killed by signal 9)" in stderr
     doc, txt = results(out)
@@ -400,21 +409,13 @@ def test_recd_dies_mid_sweep(scenario, tmp_path):
 
 def test_interrupt_writes_partial_results(scenario, tmp_path):
     out = tmp_path / "out"
-    p = start_sweep(["--bin", BINDIR, "--scenario", scenario, "--points", "25,50,100",
-                     "--capacity", "100", "--out", str(out)] + QUICK, tmp_path)
-    seen = []
-    try:
-        line = read_until(p, "recd pid ", seen)
-        recd_pid = int(re.search(r"recd pid (\d+)", line).group(1))
-        read_until(p, "point 2/3", seen)
+
+    def interrupt(p, pid):
         time.sleep(0.3)
         p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=scaled(30))
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 130, "".join(seen) + stderr
+
+    p, recd_pid, stdout, stderr = sweep_disturbed_at_point_2(scenario, tmp_path, interrupt)
+    assert p.returncode == 130, stderr
     doc, txt = results(out)
     assert doc["complete"] is False and doc["aborted"].startswith("interrupted")
     assert [pt["pct"] for pt in doc["points"]] == [25.0]

@@ -38,6 +38,7 @@ typedef struct daemon_state {
     struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
     struct event *watchdog_ev;
     struct event *drain_ev;
+    struct event *delay_ev;  /* shutdown_delay_ms, then start_drain */
     struct event *loaded_ev; /* the model manager reports a change */
     int lc_started;
     _Atomic int models_missing; /* set by the model manager before loaded_ev */
@@ -342,6 +343,19 @@ static void drain_poll_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(d->drain_ev, &tv);
 }
 
+/* Stop accepting and wait (drain_poll_cb) for the open connections. */
+static void start_drain(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_state_t *d = arg;
+    (void)fd;
+    (void)what;
+    recd_sd_notify("STOPPING=1\nSTATUS=draining connections");
+    recd_log_info("no longer accepting; draining in-flight requests");
+    recd_http_server_drain(d->srv);
+    d->drain_started_us = recd_time_mono_us();
+    drain_poll_cb(-1, 0, d);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     daemon_state_t *d = arg;
@@ -354,12 +368,20 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     d->stopping = 1;
     recd_api_set_not_ready_reason("shutting down");
     recd_api_set_ready(0);
-    recd_sd_notify("STOPPING=1\nSTATUS=draining connections");
-    recd_log_info("%s received: no longer accepting; draining in-flight requests",
-                  sig == SIGINT ? "SIGINT" : "SIGTERM");
-    recd_http_server_drain(d->srv);
-    d->drain_started_us = recd_time_mono_us();
-    drain_poll_cb(-1, 0, d);
+    int64_t delay = recd_conf_current()->shutdown_delay_ms;
+    if (delay > 0) {
+        /* Pre-stop delay: /readyz already says 503, so an active health
+         * check (HAProxy, Kubernetes) takes the replica out while it still
+         * answers everything it is sent; only then stop accepting. */
+        recd_sd_notify("STOPPING=1\nSTATUS=shutdown delay: /readyz 503, still serving");
+        recd_log_info("%s received: /readyz now 503; serving for %lld ms more "
+                      "(shutdown_delay_ms), then draining",
+                      sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)delay);
+        struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+        evtimer_add(d->delay_ev, &tv);
+        return;
+    }
+    start_drain(-1, 0, d);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -721,9 +743,10 @@ int main(int argc, char **argv)
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_usr1, &d);
     d.drain_ev = evtimer_new(d.base, drain_poll_cb, &d);
+    d.delay_ev = evtimer_new(d.base, start_drain, &d);
     d.loaded_ev = event_new(d.base, -1, 0, on_models_loaded, &d);
     if (!d.loaded_ev || !d.sig_term || !d.sig_int || !d.sig_hup || !d.sig_usr1 || !d.drain_ev ||
-        evsignal_add(d.sig_term, NULL) < 0 || evsignal_add(d.sig_int, NULL) < 0 ||
+        !d.delay_ev || evsignal_add(d.sig_term, NULL) < 0 || evsignal_add(d.sig_int, NULL) < 0 ||
         evsignal_add(d.sig_hup, NULL) < 0 || evsignal_add(d.sig_usr1, NULL) < 0) {
         recd_log_error("cannot install signal handlers");
         goto out;
@@ -783,7 +806,8 @@ out:
     recd_model_registry_shutdown();
     if (d.watchdog_ev)
         event_free(d.watchdog_ev);
-    struct event *evs[] = {d.sig_term, d.sig_int, d.sig_hup, d.sig_usr1, d.drain_ev, d.loaded_ev};
+    struct event *evs[] = {d.sig_term, d.sig_int,  d.sig_hup,  d.sig_usr1,
+                           d.drain_ev, d.delay_ev, d.loaded_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

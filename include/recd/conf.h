@@ -48,6 +48,7 @@ typedef struct recd_conf {
     char *data_dir;
     char *models_dir;
     int64_t shutdown_deadline_ms; /* drain in-flight requests on SIGTERM */
+    int64_t shutdown_delay_ms;    /* on SIGTERM, /readyz 503 but keep serving this long first */
     /* models and candidate generation */
     char *models_serve;          /* comma-separated model names; "" = every directory */
     char *models_default;        /* model used when a request names none */

@@ -77,6 +77,9 @@ static const recd_conf_key_t keys[] = {
      0, "model bundles, <models_dir>/<name>/<version>/"},
     {"shutdown_deadline_ms", RECD_CONF_T_INT, OFF(shutdown_deadline_ms), 0, 600000, 10000, NULL,
      NULL, 1, "on SIGTERM, in-flight requests get this long to finish"},
+    {"shutdown_delay_ms", RECD_CONF_T_INT, OFF(shutdown_delay_ms), 0, 600000, 0, NULL, NULL, 1,
+     "on SIGTERM, /readyz answers 503 but recd keeps accepting and serving this long before it "
+     "closes its listeners, so a load balancer's health check takes it out first"},
     {"models.serve", RECD_CONF_T_STRING, OFF(models_serve), 0, 0, 0, "default", NULL, 0,
      "comma-separated model names to load from models_dir; \"\" = every directory there"},
     {"models.default", RECD_CONF_T_STRING, OFF(models_default), 1, 0, 0, "default", NULL, 1,

@@ -717,3 +717,45 @@ def test_proxy_errors_in_recd_shape(up, nginx, haproxy, tmp_path):
         assert r.header("Retry-After") == "1"
     finally:
         h.stop()
+
+
+# --------------------------------------------------------------------------
+# a graceful stop without retries: shutdown_delay_ms
+# --------------------------------------------------------------------------
+
+def test_haproxy_takes_replica_out_during_shutdown_delay(up, haproxy):
+    """With shutdown_delay_ms longer than HAProxy's fall 2 x inter 1 s, a
+    SIGTERMed replica answers /readyz 503 while it still serves: HAProxy's
+    check marks it DOWN before it stops accepting, so no request fails
+    and none needs a retry to survive the stop."""
+    haproxy_wait_status(haproxy, "UP")
+    delay_ms = int(4000 * scaled(1))
+    r = admin(up.r1, "PUT", "/admin/config", {"shutdown_delay_ms": delay_ms})
+    assert r.status == 200, r
+    load = rl.Load(haproxy.port, "delay").start()
+    try:
+        t_begin = time.monotonic()
+        wait_until(lambda: len(load.answered_since(t_begin, up.r1.addr)) >= 10 and
+                   len(load.answered_since(t_begin, up.r2.addr)) >= 10,
+                   scaled(10), what="both replicas answering through haproxy")
+        t_sig = time.monotonic()
+        up.r1.signal(signal.SIGTERM)
+        t_down = haproxy_wait_status(haproxy, "DOWN", servers=("r1",),
+                                     timeout=delay_ms / 1000.0)
+        alive_at_down = up.r1.alive()
+        rc = up.r1.wait_exit(delay_ms / 1000.0 + STOP_TIMEOUT)
+        t_exit = time.monotonic()
+        time.sleep(scaled(0.5))
+    finally:
+        load.stop()
+    assert alive_at_down, "r1 had exited before HAProxy marked it DOWN"
+    assert rc == 0, rc
+    assert t_exit - t_sig >= delay_ms / 1000.0 - 0.05, (t_exit - t_sig)
+    res = load.snapshot()
+    fails = [x for x in res if not x.ok]
+    assert not fails, "%d of %d requests failed: %r" % (len(fails), len(res), fails[:5])
+    # after the check took it out, new requests went to the survivor only
+    late = [x for x in res if x.t0 > t_down + 0.05 and x.answered_by != up.r2.addr]
+    assert not late, late[:5]
+    print("shutdown delay: DOWN %.0f ms after SIGTERM, exit %.0f ms after; %d requests" % (
+        (t_down - t_sig) * 1000, (t_exit - t_sig) * 1000, len(res)))

@@ -214,6 +214,45 @@ def test_sigterm_deadline_cuts_stuck_request(recd_factory):
         assert closed, "stuck connection still open after recd exited"
 
 
+def test_sigterm_shutdown_delay_keeps_serving_while_not_ready(recd_factory):
+    """shutdown_delay_ms: after SIGTERM /readyz says 503 at once, but new
+    connections and keep-alive ones are still served until the delay has
+    passed; then recd stops accepting, drains and exits 0."""
+    delay = 1.5 * scaled(1)
+    d = recd_factory({"shutdown_delay_ms": int(delay * 1000)})
+    with Raw(d.port, timeout=scaled(5)) as keep:
+        keep.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert keep.read_response().status == 200
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        r = d.get("/readyz")   # a new connection, accepted
+        assert r.status == 503 and r.error()["code"] == "not_ready", r
+        assert "shutting down" in r.error()["message"], r
+        assert d.get("/healthz").status == 200
+        # the keep-alive connection stays usable (not closed as in a drain)
+        keep.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = keep.read_response()
+        assert r.status == 200 and (r.header("Connection") or "").lower() != "close", r
+        assert time.monotonic() - t0 < delay, "the checks above took longer than the delay"
+        rc = d.wait_exit(delay + scaled(5))
+    elapsed = time.monotonic() - t0
+    assert rc == 0, (rc, d.log()[-3000:])
+    assert elapsed >= delay - 0.05, "exited %.2f s after SIGTERM, before the delay" % elapsed
+    assert "shutdown_delay_ms" in d.log()
+
+
+def test_second_sigterm_cuts_shutdown_delay(recd_factory):
+    d = recd_factory({"shutdown_delay_ms": 60000})
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    wait_until(lambda: d.get("/readyz").status == 503, scaled(3), what="/readyz 503")
+    d.signal(signal.SIGTERM)
+    rc = d.wait_exit(scaled(5))
+    assert rc == 0, (rc, d.log()[-3000:])
+    assert time.monotonic() - t0 < scaled(5)
+
+
 def test_sigpipe_ignored(recd_factory):
     d = recd_factory()
     for _ in range(20):

@@ -189,6 +189,7 @@ static void test_table_covers_struct(void **state)
         offsetof(recd_conf_t, data_dir),
         offsetof(recd_conf_t, models_dir),
         offsetof(recd_conf_t, shutdown_deadline_ms),
+        offsetof(recd_conf_t, shutdown_delay_ms),
         offsetof(recd_conf_t, models_serve),
         offsetof(recd_conf_t, models_default),
         offsetof(recd_conf_t, ann_factory),

@@ -133,33 +133,49 @@ static void sb_str(sbuf_t *b, const char *s)
     sb_put(b, s, strlen(s));
 }
 
-/* items.tsv: id, title, genres, year, tags, title_words, popularity (the
- * training interactions, for the popularity fallback). */
-static int items_tsv(const recd_dataset_t *ds, const tf_schema_t *s, const uint32_t *count,
+/* items.tsv: the selected columns of the dataset's item table, then
+ * title_words and popularity (the training interactions, for the
+ * popularity fallback), which are always written afresh.
+ *   all = 0: id, title, genres, year, tags (those the table has);
+ *   all = 1: every column of the table but title_words and popularity (a
+ *            warm-started fit: the live bundle's columns, when the embedded
+ *            trainer built the table). */
+static int items_tsv(const recd_dataset_t *ds, const tf_schema_t *s, const uint32_t *count, int all,
                      sbuf_t *b)
 {
     static const char *const COLS[] = {"title", "genres", "year", "tags"};
     const recd_table_t *I = &ds->items;
-    int col[4];
-    sb_str(b, "id");
-    for (int k = 0; k < 4; k++) {
-        col[k] = recd_table_col(I, COLS[k]);
-        if (col[k] > 0) {
-            sb_str(b, "\t");
-            sb_str(b, COLS[k]);
+    size_t *col = malloc((I->ncols + 1) * sizeof *col);
+    if (!col)
+        return RECD_ENOMEM;
+    size_t ncol = 0;
+    col[ncol++] = 0; /* id */
+    if (all) {
+        for (size_t c = 1; c < I->ncols; c++)
+            if (strcmp(I->names[c], "title_words") != 0 && strcmp(I->names[c], "popularity") != 0)
+                col[ncol++] = c;
+    } else {
+        for (int k = 0; k < 4; k++) {
+            int c = recd_table_col(I, COLS[k]);
+            if (c > 0)
+                col[ncol++] = (size_t)c;
         }
+    }
+    for (size_t k = 0; k < ncol; k++) {
+        if (k > 0)
+            sb_str(b, "\t");
+        sb_str(b, I->names[col[k]]);
     }
     if (s->title_words)
         sb_str(b, "\ttitle_words");
     sb_str(b, "\tpopularity\n");
     char num[32];
     for (size_t i = 0; i < I->nrows; i++) {
-        sb_str(b, I->cells[i * I->ncols]);
-        for (int k = 0; k < 4; k++)
-            if (col[k] > 0) {
+        for (size_t k = 0; k < ncol; k++) {
+            if (k > 0)
                 sb_str(b, "\t");
-                sb_str(b, I->cells[i * I->ncols + (size_t)col[k]]);
-            }
+            sb_str(b, I->cells[i * I->ncols + col[k]]);
+        }
         if (s->title_words) {
             sb_str(b, "\t");
             sb_str(b, s->title_words[i]);
@@ -167,6 +183,7 @@ static int items_tsv(const recd_dataset_t *ds, const tf_schema_t *s, const uint3
         snprintf(num, sizeof num, "\t%u\n", count[i]);
         sb_str(b, num);
     }
+    free(col);
     return b->oom ? RECD_ENOMEM : 0;
 }
 
@@ -194,44 +211,6 @@ static json_t *ann_json(const recd_ann_spec_t *sp, const char *factory, size_t D
         json_object_set_new(a, "efSearch", json_integer(sp->ef_search));
     }
     return a;
-}
-
-/* items.tsv of a warm-started fit: every column of the dataset's item table
- * (the live bundle's, when the embedded trainer built it) but title_words
- * and popularity, which are written afresh after them. */
-static int items_tsv_all(const recd_dataset_t *ds, const tf_schema_t *s, const uint32_t *count,
-                         sbuf_t *b)
-{
-    const recd_table_t *I = &ds->items;
-    for (size_t c = 0; c < I->ncols; c++) {
-        if (c > 0 &&
-            (strcmp(I->names[c], "title_words") == 0 || strcmp(I->names[c], "popularity") == 0))
-            continue;
-        if (c > 0)
-            sb_str(b, "\t");
-        sb_str(b, I->names[c]);
-    }
-    if (s->title_words)
-        sb_str(b, "\ttitle_words");
-    sb_str(b, "\tpopularity\n");
-    char num[32];
-    for (size_t i = 0; i < I->nrows; i++) {
-        for (size_t c = 0; c < I->ncols; c++) {
-            if (c > 0 &&
-                (strcmp(I->names[c], "title_words") == 0 || strcmp(I->names[c], "popularity") == 0))
-                continue;
-            if (c > 0)
-                sb_str(b, "\t");
-            sb_str(b, I->cells[i * I->ncols + c]);
-        }
-        if (s->title_words) {
-            sb_str(b, "\t");
-            sb_str(b, s->title_words[i]);
-        }
-        snprintf(num, sizeof num, "\t%u\n", count[i]);
-        sb_str(b, num);
-    }
-    return b->oom ? RECD_ENOMEM : 0;
 }
 
 /* ---- warm start ---------------------------------------------------------------------- */
@@ -700,7 +679,7 @@ int recd_train_fit(const recd_fit_opts_t *o, recd_fit_result_t *res, recd_err_t 
         rc = err->code ? err->code : RECD_ERR;
         goto out;
     }
-    if ((rc = (wb ? items_tsv_all : items_tsv)(ds, &s, sp.train_count, &items)) != 0) {
+    if ((rc = items_tsv(ds, &s, sp.train_count, wb != NULL, &items)) != 0) {
         recd_err_set(err, rc, "out of memory (items.tsv)");
         goto out;
     }

@@ -40,13 +40,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from benchlib import free_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -72,17 +73,6 @@ BG_LIGHT = env_int("BENCH_BG_LIGHT", 2)
 BG_HEAVY = env_int("BENCH_BG_HEAVY", 32)
 BG_DELAY_MS = int(os.environ.get("BENCH_BG_DELAY_MS", "0") or 0)
 MODELS = os.environ.get("BENCH_MODELS") or os.path.join(ROOT, "models")
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Daemon:

@@ -56,7 +56,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+from benchlib import free_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -585,22 +586,13 @@ def env_num(name, default, kind=float):
     return x
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 class Daemon:
     def __init__(self, bin_dir, workdir, models_dir, extra=None):
         self.bin = os.path.join(bin_dir, "recd")
         self.dir = workdir
-        self.port, self.admin_port = free_port(), free_port()
+        self.port, self.admin_port = free_ports(2)
         while self.admin_port == self.port:
-            self.admin_port = free_port()
+            self.admin_port = free_ports(1)[0]
         conf = {
             "http": {"listen": "127.0.0.1:%d" % self.port,
                      "workers": int(env_num("BENCH_WORKERS", 2, int))},

@@ -59,6 +59,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import evlib  # noqa: E402
 
+from benchlib import free_ports  # noqa: E402
+
 SANITIZED = os.environ.get("RECD_SANITIZED", "") not in ("", "0")
 SLOW = 3.0 if SANITIZED else 1.0
 SMALL_SEGMENT = 65536
@@ -79,15 +81,6 @@ def default_recdctl(recd_bin):
 
 class HarnessError(Exception):
     """A round could not go on (recd did not start, a client hung)."""
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 # --------------------------------------------------------------------------
@@ -115,7 +108,7 @@ class Daemon:
         return os.path.join(self.data_dir, "events")
 
     def start(self, segment_bytes):
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         conf = {
             "http": {"listen": "127.0.0.1:%d" % self.port, "workers": 2},
             "admin": {"listen": ""},

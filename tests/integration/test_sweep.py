@@ -478,6 +478,9 @@ def test_sweep_against_running_recd(scenario, recd_factory, tmp_path):
 def load_sweep_module():
     import importlib.machinery
     import importlib.util
+    import sys
+    if os.path.dirname(SWEEP) not in sys.path:
+        sys.path.insert(0, os.path.dirname(SWEEP))  # its benchlib import
     loader = importlib.machinery.SourceFileLoader("recd_sweep", SWEEP)
     spec = importlib.util.spec_from_loader("recd_sweep", loader)
     mod = importlib.util.module_from_spec(spec)

@@ -590,9 +590,7 @@ class Daemon:
     def __init__(self, bin_dir, workdir, models_dir, extra=None):
         self.bin = os.path.join(bin_dir, "recd")
         self.dir = workdir
-        self.port, self.admin_port = free_ports(2)
-        while self.admin_port == self.port:
-            self.admin_port = free_ports(1)[0]
+        self.port, self.admin_port = free_ports(2)  # distinct: bound at once
         conf = {
             "http": {"listen": "127.0.0.1:%d" % self.port,
                      "workers": int(env_num("BENCH_WORKERS", 2, int))},

@@ -506,6 +506,15 @@ static lc_ver_t *find_ver(lc_model_t *m, int64_t v)
     return NULL;
 }
 
+/* Stop watching a version's directory (a version is watched only while it
+ * may still be completed by a copy-in). */
+static void unwatch(lc_ver_t *x)
+{
+    if (x->wd >= 0 && L.ifd >= 0)
+        inotify_rm_watch(L.ifd, x->wd);
+    x->wd = -1;
+}
+
 static int on_disk(lc_model_t *m, int64_t v)
 {
     lc_ver_t *x = find_ver(m, v);
@@ -628,8 +637,8 @@ static void scan_model(lc_model_t *m)
             nv[k] = *old;
         } else {
             nv[k] = (lc_ver_t){.version = vs[i], .state = VS_PENDING, .wd = -1};
-            if (old && old->wd >= 0 && L.ifd >= 0)
-                inotify_rm_watch(L.ifd, old->wd);
+            if (old)
+                unwatch(old);
         }
         if (nv[k].version == m->serving)
             nv[k].state = VS_SERVING;
@@ -644,11 +653,9 @@ static void scan_model(lc_model_t *m)
             still = vs[j] == x->version;
         if (still)
             continue;
-        if (x->wd >= 0 && L.ifd >= 0)
-            inotify_rm_watch(L.ifd, x->wd);
+        unwatch(x);
         if (x->state == VS_DELETED) {
             nv[k] = *x;
-            nv[k].wd = -1;
             k++;
             ndel++;
         }
@@ -848,9 +855,7 @@ static int try_load(lc_model_t *m, int64_t version, recd_err_t *err)
         old->state = VS_READY;
     lc_ver_t *x = find_ver(m, version);
     if (x) {
-        if (x->wd >= 0 && L.ifd >= 0)
-            inotify_rm_watch(L.ifd, x->wd);
-        x->wd = -1;
+        unwatch(x);
         x->state = VS_SERVING;
         x->failures = 0;
         x->error[0] = '\0';
@@ -909,9 +914,7 @@ static void apply_keep(lc_model_t *m)
         pthread_mutex_lock(&L.lock);
         lc_ver_t *x = find_ver(m, del[i]);
         if (x && gone) {
-            if (x->wd >= 0 && L.ifd >= 0)
-                inotify_rm_watch(L.ifd, x->wd);
-            x->wd = -1;
+            unwatch(x);
             x->state = VS_DELETED;
             x->on_disk = 0;
             x->error[0] = '\0';

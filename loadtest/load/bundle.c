@@ -1,7 +1,6 @@
 /* recd-load: manifest schema and items.tsv (see bundle.h). */
 #include "bundle.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,6 +10,8 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+
+#include "recd/model.h"
 
 static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...)
@@ -31,16 +32,6 @@ static int has_manifest(const char *dir)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 /* The version directory: path itself, or its highest numeric child. */
 static char *resolve_dir(const char *path, char *err, size_t n)
 {
@@ -55,31 +46,17 @@ static char *resolve_dir(const char *path, char *err, size_t n)
     }
     if (has_manifest(path))
         return strdup(path);
-    DIR *d = opendir(path);
-    if (!d) {
-        fail(err, n, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned long long best = 0;
+    /* recd's own listing (version names as recd serves them), highest
+     * first; the first with a manifest wins */
+    int64_t vs[64];
+    size_t nv = recd_model_list_versions(path, vs, sizeof vs / sizeof vs[0], 1);
     char *best_dir = NULL;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!all_digits(de->d_name) || strlen(de->d_name) > 18)
-            continue;
-        unsigned long long v = strtoull(de->d_name, NULL, 10);
+    for (size_t i = 0; i < nv && !best_dir; i++) {
         char sub[4096];
-        if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= (int)sizeof sub)
-            continue;
-        if (v > 0 && (!best_dir || v > best) && has_manifest(sub)) {
-            char *dup = strdup(sub);
-            if (!dup)
-                continue;
-            free(best_dir);
-            best_dir = dup;
-            best = v;
-        }
+        if (snprintf(sub, sizeof sub, "%s/%lld", path, (long long)vs[i]) < (int)sizeof sub &&
+            has_manifest(sub))
+            best_dir = strdup(sub);
     }
-    closedir(d);
     if (!best_dir)
         fail(err, n, "%s has no manifest.json and no numeric version directory with one", path);
     return best_dir;
@@ -324,7 +301,8 @@ int lg_bundle_load(lg_bundle_t *b, const char *path, char *err, size_t n)
         b->version = json_integer_value(ver);
     } else {
         char *bn = base_name(b->dir, 0);
-        b->version = bn && all_digits(bn) ? strtoll(bn, NULL, 10) : 0;
+        int64_t v = 0;
+        b->version = bn && recd_model_version_name(bn, &v) ? v : 0;
         free(bn);
     }
     if (!b->name) {

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "recd/http.h"
+
 /* Does the comma-separated header value v[0..n) hold token tok? */
 static int has_token(const char *v, size_t n, const char *tok)
 {
@@ -76,17 +78,10 @@ int lg_resp_parse_head(const char *p, size_t len, lg_resp_head_t *h, const char 
         while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
             vlen--;
         if (name_is(line, nlen, "content-length")) {
-            if (vlen == 0 || vlen > 15) {
+            int64_t cl = 0;
+            if (vlen > 15 || recd_http_parse_content_length(v, vlen, &cl) != 0) {
                 *why = "bad Content-Length";
                 return -1;
-            }
-            int64_t cl = 0;
-            for (size_t i = 0; i < vlen; i++) {
-                if (v[i] < '0' || v[i] > '9') {
-                    *why = "bad Content-Length";
-                    return -1;
-                }
-                cl = cl * 10 + (v[i] - '0');
             }
             if (h->content_length >= 0 && h->content_length != cl) {
                 *why = "conflicting Content-Length headers";

@@ -200,12 +200,6 @@ static int64_t highest_version(const char *models_dir, const char *model)
     return recd_model_list_versions(path, &v, 1, 0) ? v : 0;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x > y ? -1 : x < y;
-}
-
 /* The live bundle: the registry's serving version (*from_registry = 1), or
  * else the highest version on disk that loads (with its ranker). */
 static recd_bundle_t *live_bundle(const char *models_dir, const char *model, int *from_registry,
@@ -224,24 +218,12 @@ static recd_bundle_t *live_bundle(const char *models_dir, const char *model, int
         recd_err_set(err, RECD_ENOENT, "%s: no such model directory", path);
         return NULL;
     }
-    int64_t *v = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int64_t x;
-        if (!recd_model_version_name(e->d_name, &x))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            int64_t *nv = realloc(v, cap * sizeof *v);
-            if (!nv)
-                break;
-            v = nv;
-        }
-        v[n++] = x;
-    }
     closedir(d);
-    qsort(v, n, sizeof *v, cmp_desc);
+    /* the registry's listing, highest first (the same cap as the model
+     * manager's: 4096 versions looked at) */
+    enum { MAX_VERSIONS = 4096 };
+    int64_t *v = malloc(MAX_VERSIONS * sizeof *v);
+    size_t n = v ? recd_model_list_versions(path, v, MAX_VERSIONS, 0) : 0;
     recd_model_opts_t mo = {.ann_factory = "", .use_index_file = 1, .attach = recd_rank_attach};
     recd_err_t e1 = {0};
     for (size_t i = 0; i < n && !b; i++) {

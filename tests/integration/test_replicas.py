@@ -462,14 +462,17 @@ def run_failover(cluster, kind, px, sig):
 
     res = load.snapshot()
     fails = [r for r in res if not r.ok]
-    if kind == "haproxy" and sig == signal.SIGKILL:
-        # HAProxy 2.6 does not retry a request whose connection the killed
-        # replica reset (it closes the client's connection, or answers 502
-        # on a connection's first request). That happens to requests the
-        # replica had not answered when it was killed, and to connections
-        # the kernel still completed on its listening socket until the
-        # process was gone (t_exit): only requests in flight in that window
-        # may fail
+    if kind == "haproxy":
+        # HAProxy 2.6 does not retry a request whose connection the replica
+        # reset (it closes the client's connection, or answers 502 on a
+        # connection's first request). After SIGKILL that happens to
+        # requests the replica had not answered, and to connections the
+        # kernel still completed on its listening socket until the process
+        # was gone (t_exit). After SIGTERM (no shutdown_delay_ms) it can
+        # happen to a connection that was in the listen backlog when recd
+        # closed its listener (CI saw 1 of 1,701 once). Only requests in
+        # flight between the signal and the exit may fail; with
+        # shutdown_delay_ms none does (test_haproxy_takes_replica_out_...).
         late = [r for r in fails if not (r.t0 < t_exit and r.t1 > t_sig)]
         assert not late, "requests outside the kill window failed: %r" % late[:5]
         assert len(fails) <= 2 * load.nthreads, fails

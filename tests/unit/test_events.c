@@ -1077,6 +1077,27 @@ static void on_ack_cb(void *p)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Wait until the log has acknowledged up to ticket (ticket 0: until it has
+ * failed). on_ack runs with the log's lock held, so a.mu must never be held
+ * while calling into the log: take a snapshot of the call count, look at
+ * the log, and sleep only until the count moves past the snapshot. */
+static void wait_acked(ack_ctx_t *a, recd_evlog_t *log, uint64_t ticket)
+{
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        unsigned seen = a->calls;
+        pthread_mutex_unlock(&a->mu);
+        int failed = 0;
+        uint64_t acked = recd_evlog_acked(log, &failed);
+        if (ticket ? acked >= ticket : failed)
+            return;
+        pthread_mutex_lock(&a->mu);
+        while (a->calls == seen)
+            pthread_cond_wait(&a->cv, &a->mu);
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
 static void test_append_nowait_on_ack(void **state)
 {
     fx_t *f = *state;
@@ -1097,23 +1118,17 @@ static void test_append_nowait_on_ack(void **state)
     assert_true(recd_evlog_acked(log, &failed) < t);
     assert_int_equal(failed, 0);
     recd_evlog_test_pause(log, 0);
+    wait_acked(&a, log, t);
     pthread_mutex_lock(&a.mu);
-    while (recd_evlog_acked(log, NULL) < t)
-        pthread_cond_wait(&a.cv, &a.mu);
     assert_true(a.calls >= 1);
     pthread_mutex_unlock(&a.mu);
     /* a failed fsync: on_ack fires and acked reports the failure */
     recd_evlog_test_inject(log, 0, EIO);
     iov.iov_len = make_payload(buf, payload_len(1), 1);
     assert_int_equal(recd_evlog_append_nowait(log, &iov, 1, &t, &err), 0);
-    pthread_mutex_lock(&a.mu);
-    for (;;) {
-        recd_evlog_acked(log, &failed);
-        if (failed)
-            break;
-        pthread_cond_wait(&a.cv, &a.mu);
-    }
-    pthread_mutex_unlock(&a.mu);
+    wait_acked(&a, log, 0);
+    recd_evlog_acked(log, &failed);
+    assert_int_equal(failed, 1);
     assert_true(recd_evlog_acked(log, NULL) < t);
     assert_int_equal(recd_evlog_append_nowait(log, &iov, 1, &t, &err), RECD_EIO);
     recd_evlog_close(log);
